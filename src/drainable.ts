@@ -1,0 +1,60 @@
+// The daemon's side of the contract (SPEC §7): the hooks the incumbent calls during a handoff, and the
+// reports they return. Hooks are async; one that blocks the event loop for longer than the supervisor's
+// liveness timeout (10 s) stops heartbeats and gets its handoff aborted.
+
+/** What `drain` is given. */
+export interface DrainContext {
+  /** Unix epoch ms (the `Date.now()` scale) by which drain should be done: now + min(drainGrace, deadline). */
+  readonly deadline: number;
+  /** Aborted when the handoff is abandoned (supervisor gone or session over) or the deadline passes. */
+  readonly signal: AbortSignal;
+}
+
+export interface DrainReport {
+  /** Connections still open when drain returned (0 when everything finished). */
+  readonly openConnsRemaining: number;
+  /** True when this process no longer accepts new connections. */
+  readonly acceptClosed: boolean;
+}
+
+export interface SealReport {
+  /** The last durable revision of each shard; a successor should advertise the same values in Ready. */
+  readonly lastRevisionPerShard: readonly bigint[];
+  /** Exactly 32 bytes identifying the sealed data (e.g. a SHA-256 of the files). */
+  readonly dataDirFingerprint: Uint8Array;
+}
+
+export interface StateSnapshot {
+  readonly shardCount: number;
+  readonly openConns: number;
+  readonly lastRevisionPerShard: readonly bigint[];
+}
+
+/** What a successor announces in Ready (SPEC §5.3). */
+export interface ReadinessSnapshot {
+  /** Human-readable addresses the successor serves, e.g. `127.0.0.1:8080`. */
+  readonly listeningOn: readonly string[];
+  /** False makes the supervisor roll back unless the handoff allows unhealthy successors. */
+  readonly healthzOk: boolean;
+  /** Compared with the sealed revisions when the supervisor verifies revisions. */
+  readonly advertisedRevisionPerShard: readonly bigint[];
+}
+
+/**
+ * A daemon that can hand its data over. The library calls the hooks in this order for one handoff:
+ * `drain` → `seal` → (exit after Commit) — or `resumeAfterAbort` whenever the handoff is rolled back after
+ * `drain` or `seal` ran. The library, not the daemon, releases and re-takes the data-dir lock.
+ */
+export interface Drainable {
+  /**
+   * Stop accepting, finish in-flight work, refuse new writes, fsync. Every write acknowledged before this
+   * resolves must be durable. If it throws, the library calls `resumeAfterAbort` and the handoff fails.
+   */
+  drain(context: DrainContext): Promise<DrainReport>;
+  /** Flush, finalise, fsync and close every writer. Do not release the lock. */
+  seal(): Promise<SealReport>;
+  /** Reopen writers and accept again. Must be idempotent: it may follow a drain, a seal, or nothing. */
+  resumeAfterAbort(): Promise<void>;
+  /** Diagnostics only; never called during a handoff. */
+  snapshotState?(): Promise<StateSnapshot>;
+}
