@@ -249,7 +249,7 @@ class ByteReader {
   }
 
   take(n: number, what: string): Uint8Array {
-    if (n > this.remaining) throw codecError(`${what} claims ${n} bytes but only ${this.remaining} remain`);
+    if (n > this.remaining) throw codecError(`${what} needs ${n} bytes but only ${this.remaining} remain`);
     const out = this.bytes.subarray(this.#pos, this.#pos + n);
     this.#pos += n;
     return out;
