@@ -66,12 +66,17 @@ function loadAddon(): NativeAddon {
   } catch (cause) {
     throw new HandoffError(
       'Io',
-      `cannot load the handoff native addon at ${ADDON_PATH}: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+      `cannot load the handoff native addon at ${ADDON_PATH}: ${firstLine(cause)}. ` +
         'Build it with `npm rebuild` (or `npm ci`) in the handoff package; building needs g++, make and python3.',
       { path: ADDON_PATH },
       { cause },
     );
   }
+}
+
+/** The first line of an error's message (require errors append a multi-line require stack). */
+function firstLine(cause: unknown): string {
+  return (cause instanceof Error ? cause.message : String(cause)).split('\n')[0] ?? '';
 }
 
 /**
