@@ -7,6 +7,7 @@ export {
   type HandoffErrorDetails,
   isHandoffError,
 } from './errors.js';
+export { DataDirLock } from './lock.js';
 export { decodeMessage, encodeMessage } from './protocol/codec.js';
 export {
   type DecodedFrame,

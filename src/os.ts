@@ -1,0 +1,240 @@
+// The typed OS layer: kernel flock, peer credentials, supervisor-held listening sockets, inherited-fd hygiene
+// (SPEC §1, §2.1, §5.2, §6). The only importer of the native addon (STYLE rule 4): expected errnos become values,
+// every other failure a HandoffError with the addon's Error as `cause`.
+
+import { createRequire } from 'node:module';
+import { isIP, type Socket } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { HandoffError, ioError } from './errors.js';
+
+/**
+ * The longest Unix socket path Linux accepts, in bytes: `sun_path` is 108 bytes and needs a terminating NUL.
+ * Paths are measured with `Buffer.byteLength`, so a multi-byte character counts as what it costs.
+ */
+export const SUN_PATH_MAX = 107;
+
+/**
+ * Listen backlog for supervisor-held sockets. Connections that arrive while no instance accepts (the gap
+ * between the incumbent closing its accept loop and the successor opening its own) wait in this queue, so
+ * arrival rate × accept gap must fit (DESIGN, "Draining an HTTP server"). The kernel silently caps it at
+ * net.core.somaxconn (4096 on this machine), so asking for more costs nothing.
+ */
+export const DEFAULT_BACKLOG = 4096;
+
+/** Mode of a Unix socket created by `listenUnix`: owner only, like the control socket (SPEC §5.2). */
+export const DEFAULT_SOCKET_MODE = 0o600;
+
+/** The credentials the kernel recorded for the peer of a connected Unix socket (SO_PEERCRED). */
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** A listening TCP socket created by `listenTcp`: the caller owns `fd`; `port` is the bound port. */
+export interface TcpListener {
+  readonly fd: number;
+  readonly port: number;
+}
+
+export interface ListenUnixOptions {
+  /** listen(2) backlog. Default: `DEFAULT_BACKLOG` (4096; capped by net.core.somaxconn). */
+  readonly backlog?: number;
+  /** Permission bits of the socket file, applied before listen(2). Default: `DEFAULT_SOCKET_MODE` (0o600). */
+  readonly mode?: number;
+}
+
+/** The addon's surface (native/handoff_native.cc); every function throws an Error with `code` and `syscall`. */
+interface NativeAddon {
+  flockExclusiveNonBlocking(fd: number): boolean;
+  peerCredentials(fd: number): PeerCredentials;
+  listenTcp(host: string, port: number, backlog: number): TcpListener;
+  listenUnix(path: string, backlog: number, mode: number): number;
+  isListeningSocket(fd: number): boolean;
+  closeInheritedFds(keep: number[]): number;
+  closeFd(fd: number): void;
+}
+
+// src/os.ts and dist/os.js both sit one level below the package root, next to build/.
+const ADDON_PATH = fileURLToPath(new URL('../build/Release/handoff_native.node', import.meta.url));
+
+const native: NativeAddon = loadAddon();
+
+function loadAddon(): NativeAddon {
+  try {
+    return createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (cause) {
+    throw new HandoffError(
+      'Io',
+      `cannot load the handoff native addon at ${ADDON_PATH}: ${firstLine(cause)}. ` +
+        'Build it with `npm rebuild` (or `npm ci`) in the handoff package; building needs g++, make and python3.',
+      { path: ADDON_PATH },
+      { cause },
+    );
+  }
+}
+
+/** The first line of an error's message (require errors append a multi-line require stack). */
+function firstLine(cause: unknown): string {
+  return (cause instanceof Error ? cause.message : String(cause)).split('\n')[0] ?? '';
+}
+
+/**
+ * Tries to take an exclusive flock on `fd` without waiting. Returns false when another open file description
+ * holds it (EWOULDBLOCK); throws `Io` for anything else (a closed fd, …).
+ */
+export function tryFlockExclusive(fd: number): boolean {
+  checkFd(fd);
+  try {
+    return native.flockExclusiveNonBlocking(fd);
+  } catch (cause) {
+    throw ioError(`cannot flock fd ${fd}`, cause, { fd });
+  }
+}
+
+/** The pid, uid and gid of the process that connected the Unix socket `fd`. Throws `Io` for a non-Unix fd. */
+export function peerCredentials(fd: number): PeerCredentials {
+  checkFd(fd);
+  try {
+    return native.peerCredentials(fd);
+  } catch (cause) {
+    throw ioError(`cannot read the peer credentials of fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * Creates a listening TCP socket on a numeric IPv4 or IPv6 `host` (port 0 picks a free port) and returns its fd
+ * and bound port. The fd is close-on-exec, blocking, and never registered with the event loop: this process never
+ * accepts on it; a child gets it in a stdio slot and calls `server.listen({ fd })`. The caller owns and closes it.
+ */
+export function listenTcp(host: string, port: number, backlog: number = DEFAULT_BACKLOG): TcpListener {
+  if (isIP(host) === 0) {
+    throw new HandoffError(
+      'InvalidOption',
+      `host must be a numeric IPv4 or IPv6 address, got ${describe(host)}`,
+      {
+        option: 'host',
+      },
+    );
+  }
+  checkInteger('port', port, 0, 65535);
+  checkInteger('backlog', backlog, 1, 0x7fffffff);
+  try {
+    return native.listenTcp(host, port, backlog);
+  } catch (cause) {
+    throw ioError(`cannot listen on ${isIP(host) === 6 ? `[${host}]` : host}:${port}`, cause);
+  }
+}
+
+/**
+ * Creates a listening Unix stream socket at `path` with permission bits `mode`, and returns its fd (same
+ * ownership and event-loop rules as `listenTcp`). Fails with `SocketPathTooLong` before any syscall when the path
+ * does not fit `sun_path`, and with `Io` (EADDRINUSE) when the path exists: removing a stale file is the caller's
+ * decision.
+ */
+export function listenUnix(path: string, options: ListenUnixOptions = {}): number {
+  checkSocketPath(path);
+  const backlog = options.backlog ?? DEFAULT_BACKLOG;
+  const mode = options.mode ?? DEFAULT_SOCKET_MODE;
+  checkInteger('backlog', backlog, 1, 0x7fffffff);
+  checkInteger('mode', mode, 0, 0o7777);
+  try {
+    return native.listenUnix(path, backlog, mode);
+  } catch (cause) {
+    throw ioError(`cannot listen on Unix socket ${path}`, cause, { path });
+  }
+}
+
+/**
+ * Throws `SocketPathTooLong` naming the path and its byte length when `path` does not fit a Unix socket address
+ * (more than `SUN_PATH_MAX` bytes), and `InvalidOption` for an empty path or one containing NUL.
+ */
+export function checkSocketPath(path: string): void {
+  if (typeof path !== 'string' || path.length === 0 || path.includes('\0')) {
+    throw new HandoffError(
+      'InvalidOption',
+      `a Unix socket path must be a non-empty string without NUL bytes, got ${describe(path)}`,
+      { option: 'path' },
+    );
+  }
+  const bytes = Buffer.byteLength(path);
+  if (bytes > SUN_PATH_MAX) {
+    throw new HandoffError(
+      'SocketPathTooLong',
+      `Unix socket path ${path} is ${bytes} bytes; Linux allows at most ${SUN_PATH_MAX} (sun_path). Use a shorter path.`,
+      { path },
+    );
+  }
+}
+
+/**
+ * True when `fd` is a socket in the listening state (SO_ACCEPTCONN); false for a connected socket or a non-socket
+ * (a file, a pipe). Throws `Io` for a closed fd (EBADF).
+ */
+export function isListeningSocket(fd: number): boolean {
+  checkFd(fd);
+  try {
+    return native.isListeningSocket(fd);
+  } catch (cause) {
+    throw ioError(`cannot check whether fd ${fd} is a listening socket`, cause, { fd });
+  }
+}
+
+/**
+ * Closes every fd ≥ 3 this process holds without close-on-exec, except those in `keep`, and returns how many it
+ * closed. Call it once at start-up before spawning anything: an fd inherited from whoever started us would
+ * otherwise leak into every child (SPEC §2.1, DESIGN "Known traps"). Node's and libuv's own fds are close-on-exec
+ * and survive; so do the stdio fds 0–2. (Node 20 already marks its low inherited fds close-on-exec at start-up,
+ * 0–16 and on while they are contiguous, measured with strace; the leaks this catches sit higher.)
+ */
+export function closeInheritedFds(keep: readonly number[] = []): number {
+  for (const fd of keep) checkFd(fd);
+  try {
+    return native.closeInheritedFds([...keep]);
+  } catch (cause) {
+    throw ioError('cannot close inherited fds', cause);
+  }
+}
+
+/** Closes an fd created by `listenTcp`/`listenUnix` (fds opened through `node:fs` close with `fs.closeSync`). */
+export function closeFd(fd: number): void {
+  checkFd(fd);
+  try {
+    native.closeFd(fd);
+  } catch (cause) {
+    throw ioError(`cannot close fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * The fd under a connected `net.Socket` (to pass to `peerCredentials`). Node has no public accessor; on Unix the
+ * libuv stream handle carries it as `_handle.fd`. Throws `Io` when the socket has no fd (destroyed, not a stream).
+ */
+export function socketFd(socket: Socket): number {
+  const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
+  if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {
+    throw new HandoffError(
+      'Io',
+      `the socket has no file descriptor (destroyed or not a stream), got ${describe(fd)}`,
+    );
+  }
+  return fd;
+}
+
+function checkFd(fd: number): void {
+  checkInteger('fd', fd, 0, 0x7fffffff);
+}
+
+function checkInteger(option: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new HandoffError(
+      'InvalidOption',
+      `${option} must be an integer from ${min} to ${max}, got ${describe(value)}`,
+      { option },
+    );
+  }
+}
+
+function describe(value: unknown): string {
+  return `${typeof value === 'string' ? JSON.stringify(value) : String(value)} (${typeof value})`;
+}
