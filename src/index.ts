@@ -1,5 +1,14 @@
 // The public API of handoff. Re-exports only; internal modules never import from here (STYLE rule 2).
 
+export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
+export type {
+  Drainable,
+  DrainContext,
+  DrainReport,
+  ReadinessSnapshot,
+  SealReport,
+  StateSnapshot,
+} from './drainable.js';
 export {
   ERROR_CODES,
   HandoffError,
@@ -7,7 +16,16 @@ export {
   type HandoffErrorDetails,
   isHandoffError,
 } from './errors.js';
+export {
+  HandoffEvent,
+  type HandoffEventMap,
+  type HandoffEventName,
+  HandoffEvents,
+  HandoffMetric,
+} from './events.js';
+export { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 export { DataDirLock } from './lock.js';
+export { createLogger, type Logger, silentLogger } from './log.js';
 export { decodeMessage, encodeMessage } from './protocol/codec.js';
 export {
   type DecodedFrame,
@@ -44,8 +62,19 @@ export {
 } from './protocol/messages.js';
 export { negotiate } from './protocol/negotiate.js';
 export {
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_DRAIN_GRACE_MS,
+  DEFAULTS,
+  HEARTBEAT_INTERVAL_MS,
+  HELLO_READ_TIMEOUT_MS,
+  LIVENESS_TIMEOUT_MS,
+  MIN_READ_TIMEOUT_MS,
+  RESUME_FLOCK_TIMEOUT_MS,
+  WIRE_SLACK_MS,
+  WRITE_TIMEOUT_MS,
+} from './timing.js';
+export {
   FramedConnection,
   type FramedConnectionOptions,
   type ReceivedFrame,
-  WRITE_TIMEOUT_MS,
 } from './wire.js';

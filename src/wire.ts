@@ -6,9 +6,8 @@ import type { Socket } from 'node:net';
 import { HandoffError, ioError } from './errors.js';
 import { decodeFrame, encodeFrame, frameSize } from './protocol/frame.js';
 import { type Message, PROTO_MAX } from './protocol/messages.js';
+import { WRITE_TIMEOUT_MS } from './timing.js';
 
-/** SPEC §4 [beyond]: a write that has not reached the kernel after this long destroys the socket. */
-export const WRITE_TIMEOUT_MS = 10_000;
 /** Frames decoded but not yet read; past this the socket is paused so a flooding peer cannot grow memory. */
 const MAX_QUEUED_FRAMES = 16;
 

@@ -312,7 +312,8 @@ function decodeField(r: ByteReader, name: string, kind: Kind): unknown {
       return b === 1;
     }
     case 'bytes':
-      return r.take(r.length(name, 1), name).slice();
+      // A copy as a plain Uint8Array: a subarray (or a Buffer's slice) would alias the caller's frame buffer.
+      return new Uint8Array(r.take(r.length(name, 1), name));
     case 'string':
       return decodeString(r, name);
     case 'id': {
@@ -321,7 +322,7 @@ function decodeField(r: ByteReader, name: string, kind: Kind): unknown {
       return handoffIdFromBytes(r.take(n, name));
     }
     case 'fingerprint':
-      return r.take(FINGERPRINT_BYTES, name).slice();
+      return new Uint8Array(r.take(FINGERPRINT_BYTES, name));
     case 'u64List': {
       const n = r.length(name, 1);
       const out: bigint[] = [];

@@ -1,17 +1,9 @@
 // Real connected Unix stream sockets for in-process protocol tests, cleaned up through the test context.
 
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
-
-/** A fresh temp dir removed after the test. */
-export function tempDir(t: TestContext, prefix = 'handoff-test-'): string {
-  const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  return dir;
-}
+import { tempDir } from './temp-dir.js';
 
 /** Two ends of one connection over a real Unix socket in a temp dir; both destroyed after the test. */
 export async function socketPair(t: TestContext): Promise<{ left: Socket; right: Socket }> {

@@ -170,3 +170,21 @@ test('values out of their wire range cannot be encoded', () => {
     );
   }
 });
+
+test('decoded byte fields are copies, not views of the frame buffer', () => {
+  const frame = Buffer.from(
+    encodeMessage({
+      type: 'Hello',
+      role: 'Successor',
+      pid: 1,
+      buildId: new Uint8Array([7, 7]),
+      protoMin: 1,
+      protoMax: 1,
+      capabilities: 0n,
+    }),
+  );
+  const decoded = decodeMessage(frame);
+  frame.fill(0);
+  assert.equal(decoded.type === 'Hello' && Buffer.from(decoded.buildId).toString('hex'), '0707');
+  assert.equal(decoded.type === 'Hello' && Object.getPrototypeOf(decoded.buildId), Uint8Array.prototype);
+});

@@ -1,0 +1,66 @@
+// Event and metric names (SPEC §9), and a typed event emitter the incumbent and supervisor report on.
+
+import { EventEmitter } from 'node:events';
+import type { HandoffId } from './protocol/messages.js';
+
+export const HandoffEvent = Object.freeze({
+  PREPARE: 'handoff.prepare',
+  DRAINED: 'handoff.drained',
+  SEAL: 'handoff.seal',
+  SEAL_COMPLETE: 'handoff.seal_complete',
+  READY: 'handoff.ready',
+  COMMIT: 'handoff.commit',
+  ABORT: 'handoff.abort',
+  RESUME: 'handoff.resume',
+} as const);
+
+export const HandoffMetric = Object.freeze({
+  HANDOFFS_TOTAL: 'handoff_handoffs_total',
+  FAILURES_TOTAL: 'handoff_failures_total',
+  ROLLED_BACK_TOTAL: 'handoff_rolled_back_total',
+  SEAL_FAILURES_TOTAL: 'handoff_seal_failures_total',
+  DURATION_SECONDS: 'handoff_duration_seconds',
+  DRAIN_SECONDS: 'handoff_drain_seconds',
+  SEAL_SECONDS: 'handoff_seal_seconds',
+  BEGIN_TO_READY_SECONDS: 'handoff_begin_to_ready_seconds',
+} as const);
+
+/** The payload of each event. Durations are milliseconds. */
+export interface HandoffEventMap {
+  'handoff.prepare': { handoffId: HandoffId; deadlineMs: number; drainGraceMs: number };
+  'handoff.drained': {
+    handoffId: HandoffId;
+    drainMs: number;
+    openConnsRemaining: number;
+    acceptClosed: boolean;
+  };
+  'handoff.seal': { handoffId: HandoffId };
+  'handoff.seal_complete': { handoffId: HandoffId; sealMs: number; lastRevisionPerShard: readonly bigint[] };
+  'handoff.ready': {
+    handoffId: HandoffId;
+    beginToReadyMs: number;
+    healthzOk: boolean;
+    listeningOn: readonly string[];
+    advertisedRevisionPerShard: readonly bigint[];
+  };
+  'handoff.commit': { handoffId: HandoffId; totalMs?: number };
+  'handoff.abort': { handoffId: HandoffId; reason: string };
+  'handoff.resume': { handoffId: HandoffId | undefined; reason: string };
+}
+
+export type HandoffEventName = keyof HandoffEventMap;
+
+/** An EventEmitter whose `on`/`emit` are typed by HandoffEventMap. */
+export class HandoffEvents extends EventEmitter {
+  override on<E extends HandoffEventName>(event: E, listener: (payload: HandoffEventMap[E]) => void): this {
+    return super.on(event, listener);
+  }
+
+  override once<E extends HandoffEventName>(event: E, listener: (payload: HandoffEventMap[E]) => void): this {
+    return super.once(event, listener);
+  }
+
+  override emit<E extends HandoffEventName>(event: E, payload: HandoffEventMap[E]): boolean {
+    return super.emit(event, payload);
+  }
+}

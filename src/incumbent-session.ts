@@ -1,0 +1,340 @@
+// One supervisor session at the incumbent (SPEC §5.2): Hello/HelloAck, then the message table, as a small
+// state machine. Each message's checks sit next to its transition. The serve loop (incumbent.ts) owns
+// what happens after a session ends; this file reports the phase it ended in.
+
+import { CrashPoint, crashHere } from './crash.js';
+import type { Drainable, DrainReport, SealReport } from './drainable.js';
+import { HandoffError, isHandoffError } from './errors.js';
+import { HandoffEvent, type HandoffEvents } from './events.js';
+import type { Logger } from './log.js';
+import type { HandoffId, Message } from './protocol/messages.js';
+import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
+import { negotiate } from './protocol/negotiate.js';
+import type { FramedConnection } from './wire.js';
+
+/** What the incumbent owns, as a session sees it: the lock, released after a seal and re-taken on rollback. */
+export interface SessionOwnership {
+  releaseLock(): void;
+  /**
+   * Takes the flock again, once, without retrying (throws `LockHeld` when someone else has it), and makes
+   * sure the control path leads to this incumbent again.
+   */
+  reclaim(): Promise<void>;
+}
+
+export interface SessionTiming {
+  readonly helloReadTimeoutMs: number;
+  readonly livenessTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+  readonly wireSlackMs: number;
+  readonly minReadTimeoutMs: number;
+}
+
+export interface SessionContext {
+  readonly conn: FramedConnection;
+  readonly drainable: Drainable;
+  readonly ownership: SessionOwnership;
+  readonly timing: SessionTiming;
+  readonly buildId: Uint8Array;
+  readonly events: HandoffEvents;
+  readonly logger: Logger;
+}
+
+/** Where a session stands. `drained`/`sealed` carry the active handoff and its absolute wait bound. */
+type SessionState =
+  | { readonly phase: 'idle' }
+  | { readonly phase: 'drained'; readonly id: HandoffId; readonly waitUntil: number }
+  | { readonly phase: 'sealed'; readonly id: HandoffId; readonly waitUntil: number };
+
+export type SessionPhase = SessionState['phase'];
+
+export type SessionEnd =
+  | { readonly kind: 'committed'; readonly handoffId: HandoffId }
+  /** The session ended without a Commit, in `phase`; `error` says why when it was not a clean close. */
+  | {
+      readonly kind: 'ended';
+      readonly phase: SessionPhase;
+      readonly handoffId?: HandoffId;
+      readonly error?: HandoffError;
+    };
+
+export class IncumbentSession {
+  readonly #ctx: SessionContext;
+  #state: SessionState = { phase: 'idle' };
+  #version = PROTO_MAX;
+  /** Aborted when the connection closes, so a running drain hook learns the handoff was abandoned. */
+  readonly #closed = new AbortController();
+
+  constructor(ctx: SessionContext) {
+    this.#ctx = ctx;
+    ctx.conn.socket.once('close', () => this.#closed.abort());
+  }
+
+  /** Runs the session to its end. Never throws: every failure is reported in the result. */
+  async run(): Promise<SessionEnd> {
+    try {
+      await this.#handshake();
+      for (;;) {
+        const { message } = await this.#ctx.conn.read(this.#readTimeoutMs(), 'next message');
+        const committed = await this.#handle(message);
+        if (committed) return { kind: 'committed', handoffId: committed };
+      }
+    } catch (error) {
+      const state = this.#state;
+      const failure = isHandoffError(error)
+        ? error
+        : new HandoffError('Protocol', String(error), {}, { cause: error });
+      const clean = failure.code === 'Io' && failure.details.eof === true && state.phase === 'idle';
+      return {
+        kind: 'ended',
+        phase: state.phase,
+        ...(state.phase !== 'idle' && { handoffId: state.id }),
+        ...(!clean && { error: failure }),
+      };
+    }
+  }
+
+  // SPEC §5.2 step 1: we speak first; the supervisor must answer within HELLO_READ_TIMEOUT.
+  async #handshake(): Promise<void> {
+    const { conn, buildId, timing } = this.#ctx;
+    await conn.write(
+      {
+        type: 'Hello',
+        role: 'Incumbent',
+        pid: process.pid,
+        buildId,
+        protoMin: PROTO_MIN,
+        protoMax: PROTO_MAX,
+        capabilities: 0n,
+      },
+      PROTO_MAX,
+    );
+    const { message } = await conn.read(timing.helloReadTimeoutMs, 'HelloAck');
+    if (message.type !== 'HelloAck') throw unexpected(message.type, 'HelloAck');
+    // The supervisor negotiated from our Hello; re-check its choice against our own range.
+    this.#version = negotiate(PROTO_MIN, PROTO_MAX, message.protoVersionChosen, message.protoVersionChosen);
+  }
+
+  /**
+   * [beyond] Every wait is bounded: before PrepareHandoff by the liveness timeout; after it by the handoff's
+   * own deadline plus wire slack (the supervisor has given up by then). A timeout ends the session as if
+   * the supervisor had disconnected.
+   */
+  #readTimeoutMs(): number {
+    const state = this.#state;
+    if (state.phase === 'idle') return this.#ctx.timing.livenessTimeoutMs;
+    return Math.max(this.#ctx.timing.minReadTimeoutMs, state.waitUntil - Date.now());
+  }
+
+  /** Handles one message; returns the handoff id when it was a valid Commit. */
+  async #handle(message: Message): Promise<HandoffId | undefined> {
+    switch (message.type) {
+      case 'PrepareHandoff':
+        await this.#prepare(message.handoffId, Number(message.deadlineMs), Number(message.drainGraceMs));
+        return undefined;
+      case 'SealRequest':
+        await this.#seal(message.handoffId);
+        return undefined;
+      case 'Commit': {
+        // SPEC §5.2: Commit only for the active handoff, and only once it is sealed.
+        const state = this.#state;
+        if (state.phase === 'idle' || state.id !== message.handoffId)
+          throw unexpected('Commit for unknown id');
+        if (state.phase !== 'sealed') throw new HandoffError('Protocol', 'Commit before SealComplete');
+        this.#ctx.events.emit(HandoffEvent.COMMIT, { handoffId: state.id });
+        this.#ctx.logger.info({ event: HandoffEvent.COMMIT, handoffId: state.id }, 'handoff committed');
+        crashHere(CrashPoint.O_AFTER_COMMIT_RECV);
+        return state.id;
+      }
+      case 'ResumeAfterAbort':
+      case 'Abort':
+        await this.#resume(message);
+        return undefined;
+      case 'Heartbeat':
+        // Liveness only, in any state: echo it.
+        await this.#send({ type: 'Heartbeat', tsMs: BigInt(Date.now()) });
+        return undefined;
+      case 'Hello':
+      case 'HelloAck':
+      case 'Drained':
+      case 'SealProgress':
+      case 'SealComplete':
+      case 'SealFailed':
+      case 'Begin':
+      case 'Ready':
+        throw unexpected(message.type);
+      default:
+        return unreachable(message);
+    }
+  }
+
+  // SPEC §5.2 PrepareHandoff: one handoff per session; the same id again drains again (0.1.2 behaviour).
+  async #prepare(id: HandoffId, deadlineMs: number, drainGraceMs: number): Promise<void> {
+    const state = this.#state;
+    if (state.phase !== 'idle' && state.id !== id) {
+      throw new HandoffError(
+        'HandoffInProgress',
+        `PrepareHandoff for ${id} while handoff ${state.id} is active`,
+      );
+    }
+    if (state.phase === 'sealed')
+      throw new HandoffError('Protocol', `PrepareHandoff for ${id} after it sealed`);
+    const ctx = this.#ctx;
+    const startedAt = Date.now();
+    const waitUntil = startedAt + deadlineMs + ctx.timing.wireSlackMs;
+    const deadline = startedAt + Math.min(drainGraceMs, deadlineMs);
+    ctx.events.emit(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs });
+    ctx.logger.info({ event: HandoffEvent.PREPARE, handoffId: id, deadlineMs, drainGraceMs }, 'draining');
+    const signal = AbortSignal.any([
+      this.#closed.signal,
+      AbortSignal.timeout(Math.max(0, deadline - startedAt)),
+    ]);
+    let report: DrainReport;
+    try {
+      report = checkDrainReport(await this.#withHeartbeats(() => ctx.drainable.drain({ deadline, signal })));
+    } catch (error) {
+      // [beyond] A drain that throws may have stopped accepting half-way: resume before giving up.
+      ctx.logger.error({ handoffId: id, err: error }, 'drain failed; resuming');
+      this.#state = { phase: 'idle' };
+      await this.#callResume(id, 'drain failed');
+      throw hookError('drain', error);
+    }
+    this.#state = { phase: 'drained', id, waitUntil };
+    const drainMs = Date.now() - startedAt;
+    ctx.events.emit(HandoffEvent.DRAINED, { handoffId: id, drainMs, ...report });
+    ctx.logger.info({ event: HandoffEvent.DRAINED, handoffId: id, drainMs, ...report }, 'drained');
+    await this.#send({ type: 'Drained', ...report });
+    crashHere(CrashPoint.O_AFTER_DRAINED_SENT);
+  }
+
+  // SPEC §5.2 SealRequest: only for the drained handoff.
+  async #seal(id: HandoffId): Promise<void> {
+    const state = this.#state;
+    if (state.phase === 'sealed' && state.id === id)
+      throw new HandoffError('Protocol', `second SealRequest for ${id}`);
+    if (state.phase !== 'drained' || state.id !== id) throw unexpected('SealRequest for unknown id');
+    const ctx = this.#ctx;
+    const startedAt = Date.now();
+    ctx.events.emit(HandoffEvent.SEAL, { handoffId: id });
+    ctx.logger.info({ event: HandoffEvent.SEAL, handoffId: id }, 'sealing');
+    let report: SealReport;
+    try {
+      report = checkSealReport(await this.#withHeartbeats(() => ctx.drainable.seal()));
+    } catch (error) {
+      // The flock was never released: report the failure, resume, and accept a fresh PrepareHandoff.
+      const message = error instanceof Error ? error.message : String(error);
+      ctx.logger.error({ handoffId: id, err: error }, 'seal failed; resuming');
+      await this.#send({ type: 'SealFailed', handoffId: id, error: message, partialState: '' });
+      this.#state = { phase: 'idle' };
+      await this.#callResume(id, 'seal failed', true);
+      return;
+    }
+    // The flock is released only now, after seal() succeeded, and before SealComplete goes out: released
+    // earlier, a successor could open half-sealed data; released after, the supervisor could send Begin
+    // while we still hold it and the successor would fail to take it (SPEC §1 invariant 2, §5.2).
+    ctx.ownership.releaseLock();
+    this.#state = { phase: 'sealed', id, waitUntil: state.waitUntil };
+    crashHere(CrashPoint.O_AFTER_SEAL_FLOCK_RELEASED);
+    const sealMs = Date.now() - startedAt;
+    ctx.events.emit(HandoffEvent.SEAL_COMPLETE, { handoffId: id, sealMs, ...report });
+    ctx.logger.info({ event: HandoffEvent.SEAL_COMPLETE, handoffId: id, sealMs }, 'sealed; lock released');
+    await this.#send({ type: 'SealComplete', handoffId: id, ...report });
+    crashHere(CrashPoint.O_AFTER_SEAL_COMPLETE_SENT);
+  }
+
+  // SPEC §5.2 ResumeAfterAbort / Abort: roll back whatever this handoff did here.
+  async #resume(message: Extract<Message, { type: 'ResumeAfterAbort' | 'Abort' }>): Promise<void> {
+    const state = this.#state;
+    const id = message.handoffId;
+    if (state.phase === 'idle' || state.id !== id) throw unexpected(`${message.type} for unknown id`);
+    const reason = message.type === 'Abort' ? message.reason : 'supervisor asked to resume';
+    if (message.type === 'Abort') {
+      this.#ctx.events.emit(HandoffEvent.ABORT, { handoffId: id, reason });
+      this.#ctx.logger.warn({ event: HandoffEvent.ABORT, handoffId: id, reason }, 'handoff aborted');
+    }
+    if (state.phase === 'sealed') {
+      // Take the flock before calling resume: if the acquire fails, the session ends still sealed and the
+      // serve loop's retry path calls resumeAfterAbort exactly once (SPEC §5.2).
+      await this.#ctx.ownership.reclaim();
+    }
+    this.#state = { phase: 'idle' };
+    await this.#callResume(id, reason, true);
+  }
+
+  /** Calls the daemon's resumeAfterAbort. With `rethrow`, its failure ends the session; else it is logged. */
+  async #callResume(id: HandoffId, reason: string, rethrow = false): Promise<void> {
+    const ctx = this.#ctx;
+    try {
+      await ctx.drainable.resumeAfterAbort();
+      ctx.events.emit(HandoffEvent.RESUME, { handoffId: id, reason });
+      ctx.logger.info({ event: HandoffEvent.RESUME, handoffId: id, reason }, 'resumed');
+    } catch (error) {
+      ctx.logger.error({ handoffId: id, err: error }, 'resumeAfterAbort failed');
+      if (rethrow) throw hookError('resumeAfterAbort', error);
+    }
+  }
+
+  /**
+   * Runs a hook while a timer sends Heartbeat every interval, so the supervisor's liveness timeout does
+   * not fire during a long drain or seal. The timer is stopped before the caller writes its next frame.
+   */
+  async #withHeartbeats<T>(hook: () => Promise<T>): Promise<T> {
+    const beat = () => {
+      this.#send({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }).catch(() => {
+        // The session's next read or write reports the broken connection.
+      });
+    };
+    const timer = setInterval(beat, this.#ctx.timing.heartbeatIntervalMs);
+    try {
+      return await hook();
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  #send(message: Message): Promise<void> {
+    return this.#ctx.conn.write(message, this.#version);
+  }
+}
+
+function unexpected(name: string, expected?: string): HandoffError {
+  const what = expected ? `${name} (expected ${expected})` : name;
+  return new HandoffError('UnexpectedMessage', `unexpected message from the supervisor: ${what}`, {
+    what: name,
+  });
+}
+
+function unreachable(message: never): never {
+  throw unexpected((message as Message).type);
+}
+
+function hookError(hook: string, error: unknown): HandoffError {
+  if (isHandoffError(error)) return error;
+  const text = error instanceof Error ? error.message : String(error);
+  return new HandoffError('Protocol', `the daemon's ${hook} hook failed: ${text}`, {}, { cause: error });
+}
+
+function checkDrainReport(report: DrainReport): DrainReport {
+  const { openConnsRemaining, acceptClosed } = report ?? {};
+  if (!Number.isInteger(openConnsRemaining) || openConnsRemaining < 0 || openConnsRemaining > 0xffff_ffff) {
+    throw new TypeError(`drain() must return openConnsRemaining as a u32, got ${String(openConnsRemaining)}`);
+  }
+  if (typeof acceptClosed !== 'boolean') {
+    throw new TypeError(`drain() must return acceptClosed as a boolean, got ${typeof acceptClosed}`);
+  }
+  return { openConnsRemaining, acceptClosed };
+}
+
+function checkSealReport(report: SealReport): SealReport {
+  const { lastRevisionPerShard, dataDirFingerprint } = report ?? {};
+  if (!(dataDirFingerprint instanceof Uint8Array) || dataDirFingerprint.length !== 32) {
+    throw new TypeError('seal() must return dataDirFingerprint as exactly 32 bytes');
+  }
+  if (
+    !Array.isArray(lastRevisionPerShard) ||
+    !lastRevisionPerShard.every((r) => typeof r === 'bigint' && r >= 0n && r < 1n << 64n)
+  ) {
+    throw new TypeError('seal() must return lastRevisionPerShard as an array of u64 bigints');
+  }
+  return { lastRevisionPerShard: [...lastRevisionPerShard], dataDirFingerprint };
+}

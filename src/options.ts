@@ -1,0 +1,40 @@
+// Option validation shared by every public entry (STYLE rule 13): checked once at construction, with a
+// message that names the option, echoes the value and gives its type.
+
+import { HandoffError } from './errors.js';
+
+function describe(value: unknown): string {
+  return `${typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value))} (${typeof value})`;
+}
+
+export function invalidOption(option: string, requirement: string, value: unknown): HandoffError {
+  return new HandoffError('InvalidOption', `${option} must be ${requirement}, got ${describe(value)}`, {
+    option,
+  });
+}
+
+/** `value` if given (a positive integer), else `fallback`. */
+export function positiveInteger(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    throw invalidOption(option, 'a positive integer', value);
+  }
+  return value;
+}
+
+/** `value` if given (a non-negative integer), else `fallback`. */
+export function nonNegativeInteger(option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalidOption(option, 'a non-negative integer', value);
+  }
+  return value;
+}
+
+/** A build id given as bytes or as a UTF-8 string. */
+export function buildIdBytes(option: string, value: unknown): Uint8Array {
+  if (value === undefined) return new Uint8Array(0);
+  if (typeof value === 'string') return new TextEncoder().encode(value);
+  if (value instanceof Uint8Array) return value;
+  throw invalidOption(option, 'a string or a Uint8Array', value);
+}

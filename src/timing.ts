@@ -1,0 +1,46 @@
+// The timing constants of SPEC §4, each with the reason for its value, and the one frozen DEFAULTS object
+// that every options type resolves against. Tests shorten these through options, never by patching.
+
+/** The longest the supervisor waits for any frame from a peer; every frame, heartbeats too, resets it. */
+export const LIVENESS_TIMEOUT_MS = 10_000;
+/** Heartbeat cadence while a hook runs: 5 beats per liveness window, so one delayed beat is harmless. */
+export const HEARTBEAT_INTERVAL_MS = 2_000;
+/** The supervisor waiting for a peer's Hello, the incumbent and the successor waiting for HelloAck. */
+export const HELLO_READ_TIMEOUT_MS = 5_000;
+/** Added to each phase budget on the reading side, so a reply already in flight is still taken. */
+export const WIRE_SLACK_MS = 1_000;
+/** Floor of every read timeout and of PrepareHandoff.deadlineMs. */
+export const MIN_READ_TIMEOUT_MS = 100;
+/** The incumbent re-taking the flock after a session error in the sealed state, polled every 25 ms. */
+export const RESUME_FLOCK_TIMEOUT_MS = 2_000;
+export const RESUME_FLOCK_POLL_MS = 25;
+/** [beyond] A frame that has not reached the kernel after this long destroys the socket. */
+export const WRITE_TIMEOUT_MS = 10_000;
+/** [beyond] The successor's cap on waiting for Begin after its handshake (the supervisor normally ends it). */
+export const BEGIN_WAIT_TIMEOUT_MS = 10 * 60_000;
+/** The supervisor's probe of a crashed run's incumbent at start-up (SPEC §5.1 resumeFromJournal). */
+export const JOURNAL_PROBE_READ_TIMEOUT_MS = 2_000;
+/**
+ * Overall budget of one handoff (start → Ready) and the drain budget. The Rust library defaults to
+ * 300 s / 60 s and its reference binary to 60 s / 25 s; we use the binary's values (SPEC §4).
+ */
+export const DEFAULT_DEADLINE_MS = 60_000;
+export const DEFAULT_DRAIN_GRACE_MS = 25_000;
+
+/** Every timing default in one place; options interfaces document theirs by pointing here. */
+export const DEFAULTS = Object.freeze({
+  livenessTimeoutMs: LIVENESS_TIMEOUT_MS,
+  heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS,
+  helloReadTimeoutMs: HELLO_READ_TIMEOUT_MS,
+  wireSlackMs: WIRE_SLACK_MS,
+  minReadTimeoutMs: MIN_READ_TIMEOUT_MS,
+  resumeFlockTimeoutMs: RESUME_FLOCK_TIMEOUT_MS,
+  resumeFlockPollMs: RESUME_FLOCK_POLL_MS,
+  writeTimeoutMs: WRITE_TIMEOUT_MS,
+  beginWaitTimeoutMs: BEGIN_WAIT_TIMEOUT_MS,
+  journalProbeReadTimeoutMs: JOURNAL_PROBE_READ_TIMEOUT_MS,
+  deadlineMs: DEFAULT_DEADLINE_MS,
+  drainGraceMs: DEFAULT_DRAIN_GRACE_MS,
+});
+
+export type TimingDefaults = typeof DEFAULTS;
