@@ -261,6 +261,18 @@ Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// dupFd(fd) -> a new close-on-exec fd for the same open file description (fcntl F_DUPFD_CLOEXEC, lowest free
+// fd >= 3). The caller owns and closes the new fd. Lets a daemon close its listener (Node's server.close()
+// closes the fd it listened on) and listen again later on the same kernel socket.
+Napi::Value DupFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "dupFd(fd): fd must be a number");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) return ThrowErrno(env, errno, "fcntl");
+  return Napi::Number::New(env, copy);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flockExclusiveNonBlocking", Napi::Function::New(env, FlockExclusiveNonBlocking));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
@@ -269,6 +281,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket));
   exports.Set("closeInheritedFds", Napi::Function::New(env, CloseInheritedFds));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("dupFd", Napi::Function::New(env, DupFd));
   return exports;
 }
 

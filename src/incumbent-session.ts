@@ -117,7 +117,7 @@ export class IncumbentSession {
 
   /**
    * [beyond] Every wait is bounded: before PrepareHandoff by the liveness timeout; after it by the handoff's
-   * own deadline plus wire slack (the supervisor has given up by then). A timeout ends the session as if
+   * own deadline plus twice the wire slack (the supervisor has given up and rolled back by then). A timeout ends the session as if
    * the supervisor had disconnected.
    */
   #readTimeoutMs(): number {
@@ -181,7 +181,9 @@ export class IncumbentSession {
       throw new HandoffError('Protocol', `PrepareHandoff for ${id} after it sealed`);
     const ctx = this.#ctx;
     const startedAt = Date.now();
-    const waitUntil = startedAt + deadlineMs + ctx.timing.wireSlackMs;
+    // The supervisor waits for Ready until its deadline + slack and only then sends ResumeAfterAbort; giving
+    // up at deadline + slack too would race that message (SPEC §4 says one slack; a second one is needed).
+    const waitUntil = startedAt + deadlineMs + 2 * ctx.timing.wireSlackMs;
     const deadline = startedAt + Math.min(drainGraceMs, deadlineMs);
     ctx.events.emit(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs });
     ctx.logger.info({ event: HandoffEvent.PREPARE, handoffId: id, deadlineMs, drainGraceMs }, 'draining');

@@ -24,6 +24,7 @@ export {
   HandoffMetric,
 } from './events.js';
 export { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
+export { InheritedListeners, type ListenerHandle } from './inherited-listeners.js';
 export { DataDirLock } from './lock.js';
 export { createLogger, type Logger, silentLogger } from './log.js';
 export { decodeMessage, encodeMessage } from './protocol/codec.js';
@@ -35,6 +36,7 @@ export {
   frameSize,
 } from './protocol/frame.js';
 export { handoffIdFromBytes, handoffIdToBytes, isHandoffId, newHandoffId } from './protocol/handoff-id.js';
+export type { JournalPhase, StateJournal } from './protocol/journal.js';
 export {
   type Abort,
   type Begin,
@@ -61,6 +63,20 @@ export {
   type Side,
 } from './protocol/messages.js';
 export { negotiate } from './protocol/negotiate.js';
+export { LISTEN_FDS_START, RoleEnv } from './role-env.js';
+export {
+  BegunSuccessor,
+  detectRole,
+  HandshookSuccessor,
+  type HeartbeatGuard,
+  type Role,
+  Successor,
+  type SuccessorOptions,
+} from './successor.js';
+export type { HandoffSpec, SupervisorOptions } from './supervisor/options.js';
+export type { HandoffReport, HandoffStep, InstanceInfo, PhaseDurations } from './supervisor/report.js';
+export type { InstanceSpec, SupervisedListener } from './supervisor/spawn.js';
+export { type HandoffOutcome, Supervisor } from './supervisor/supervisor.js';
 export {
   DEFAULT_DEADLINE_MS,
   DEFAULT_DRAIN_GRACE_MS,

@@ -53,6 +53,7 @@ interface NativeAddon {
   isListeningSocket(fd: number): boolean;
   closeInheritedFds(keep: number[]): number;
   closeFd(fd: number): void;
+  dupFd(fd: number): number;
 }
 
 // src/os.ts and dist/os.js both sit one level below the package root, next to build/.
@@ -210,6 +211,20 @@ export function closeFd(fd: number): void {
  * The fd under a connected `net.Socket` (to pass to `peerCredentials`). Node has no public accessor; on Unix the
  * libuv stream handle carries it as `_handle.fd`. Throws `Io` when the socket has no fd (destroyed, not a stream).
  */
+/**
+ * A new close-on-exec fd (≥ 3) for the same open socket or file as `fd`; the caller owns it. Node's
+ * `server.close()` closes the fd a server listened on, so a daemon that must stop accepting and later
+ * accept again on an inherited listener keeps a duplicate to listen on next time.
+ */
+export function dupFd(fd: number): number {
+  checkFd(fd);
+  try {
+    return native.dupFd(fd);
+  } catch (cause) {
+    throw ioError(`cannot duplicate fd ${fd}`, cause, { fd });
+  }
+}
+
 export function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {

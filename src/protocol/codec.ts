@@ -2,9 +2,20 @@
 // One schema table describes every message; the encoder and decoder walk it, so a field's wire rule
 // lives in one place. Decoding rejects anything postcard would, plus trailing bytes ([beyond]).
 
-import { HandoffError } from '../errors.js';
 import { handoffIdFromBytes, handoffIdToBytes } from './handoff-id.js';
 import { MESSAGE_TYPES, type Message, type MessageOf, type MessageType, type Side } from './messages.js';
+import {
+  ByteReader,
+  ByteWriter,
+  checkUnsigned,
+  codecError,
+  decodeString,
+  encodeString,
+  U16,
+  U32,
+  U64_MAX,
+  U64_MAX_VARINT_BYTES,
+} from './postcard.js';
 
 const SIDES = ['Incumbent', 'Successor'] as const satisfies readonly Side[];
 const FINGERPRINT_BYTES = 32;
@@ -90,66 +101,8 @@ const SCHEMA: Schema = {
   Heartbeat: [['tsMs', 'u64']],
 };
 
-/** Unsigned widths: the largest value and the longest varint postcard allows for each. */
-const U16 = { bits: 16, max: 0xffff, maxVarintBytes: 3 } as const;
-const U32 = { bits: 32, max: 0xffff_ffff, maxVarintBytes: 5 } as const;
-const U64_MAX = (1n << 64n) - 1n;
-const U64_MAX_VARINT_BYTES = 10;
-
-function codecError(message: string): HandoffError {
-  return new HandoffError('Codec', message);
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // Encoding
-
-class ByteWriter {
-  #buf = new Uint8Array(64);
-  #len = 0;
-
-  #reserve(extra: number): void {
-    if (this.#len + extra <= this.#buf.length) return;
-    const next = new Uint8Array(Math.max(this.#buf.length * 2, this.#len + extra));
-    next.set(this.#buf.subarray(0, this.#len));
-    this.#buf = next;
-  }
-
-  byte(value: number): void {
-    this.#reserve(1);
-    this.#buf[this.#len++] = value;
-  }
-
-  raw(bytes: Uint8Array): void {
-    this.#reserve(bytes.length);
-    this.#buf.set(bytes, this.#len);
-    this.#len += bytes.length;
-  }
-
-  varint(value: bigint): void {
-    let v = value;
-    while (v >= 0x80n) {
-      this.byte(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    this.byte(Number(v));
-  }
-
-  result(): Uint8Array {
-    return this.#buf.slice(0, this.#len);
-  }
-}
-
-const utf8Encoder = new TextEncoder();
-/** With the `u` flag a well-formed pair is one code point, so this matches only unpaired surrogates. */
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
-function checkUnsigned(name: string, value: unknown, max: number | bigint): bigint {
-  const ok =
-    (typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= Number(max)) ||
-    (typeof value === 'bigint' && value >= 0n && value <= BigInt(max));
-  if (!ok) throw codecError(`field ${name} must be an integer in 0..${max}, got ${String(value)}`);
-  return BigInt(value as number | bigint);
-}
 
 function encodeField(w: ByteWriter, name: string, kind: Kind, value: unknown): void {
   switch (kind) {
@@ -206,15 +159,6 @@ function encodeField(w: ByteWriter, name: string, kind: Kind, value: unknown): v
   }
 }
 
-function encodeString(w: ByteWriter, name: string, value: unknown): void {
-  if (typeof value !== 'string') throw codecError(`field ${name} must be a string, got ${typeof value}`);
-  if (LONE_SURROGATE.test(value))
-    throw codecError(`field ${name} holds a lone surrogate: not encodable as UTF-8`);
-  const bytes = utf8Encoder.encode(value);
-  w.varint(BigInt(bytes.length));
-  w.raw(bytes);
-}
-
 /** The postcard payload of one message (no frame header). Throws `Codec` for a value out of its wire range. */
 export function encodeMessage(message: Message): Uint8Array {
   const index = MESSAGE_TYPES.indexOf(message.type);
@@ -230,66 +174,6 @@ export function encodeMessage(message: Message): Uint8Array {
 
 // ---------------------------------------------------------------------------------------------------------
 // Decoding
-
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-
-class ByteReader {
-  #pos = 0;
-  constructor(readonly bytes: Uint8Array) {}
-
-  get remaining(): number {
-    return this.bytes.length - this.#pos;
-  }
-
-  byte(what: string): number {
-    const b = this.bytes[this.#pos];
-    if (b === undefined) throw codecError(`payload ends inside ${what}`);
-    this.#pos++;
-    return b;
-  }
-
-  take(n: number, what: string): Uint8Array {
-    if (n > this.remaining) throw codecError(`${what} needs ${n} bytes but only ${this.remaining} remain`);
-    const out = this.bytes.subarray(this.#pos, this.#pos + n);
-    this.#pos += n;
-    return out;
-  }
-
-  /**
-   * An unsigned LEB128 varint of at most `maxBytes` bytes whose value fits in `bits` bits. Like postcard,
-   * a non-minimal encoding within that length is accepted.
-   */
-  varint(bits: number, maxBytes: number, what: string): bigint {
-    let value = 0n;
-    for (let i = 0; i < maxBytes; i++) {
-      const b = this.byte(what);
-      value |= BigInt(b & 0x7f) << BigInt(7 * i);
-      if ((b & 0x80) === 0) {
-        if (value >> BigInt(bits) !== 0n) throw codecError(`${what} overflows u${bits}`);
-        return value;
-      }
-    }
-    throw codecError(`${what} is a varint longer than ${maxBytes} bytes`);
-  }
-
-  /** A length prefix (postcard usize = u64 varint), checked against the bytes that remain. */
-  length(what: string, minBytesPerItem: number): number {
-    const n = this.varint(64, U64_MAX_VARINT_BYTES, `${what} length`);
-    if (n * BigInt(minBytesPerItem) > BigInt(this.remaining)) {
-      throw codecError(`${what} claims ${n} items but only ${this.remaining} bytes remain`);
-    }
-    return Number(n);
-  }
-}
-
-function decodeString(r: ByteReader, what: string): string {
-  const bytes = r.take(r.length(what, 1), what);
-  try {
-    return utf8Decoder.decode(bytes);
-  } catch {
-    throw codecError(`${what} is not valid UTF-8`);
-  }
-}
 
 function decodeField(r: ByteReader, name: string, kind: Kind): unknown {
   switch (kind) {

@@ -1,0 +1,104 @@
+// The listening sockets an instance inherits from its supervisor at fds 3 … 3+n-1 (SPEC §2.1), by name.
+
+import { HandoffError, isHandoffError } from './errors.js';
+import { closeFd, DEFAULT_BACKLOG, isListeningSocket } from './os.js';
+import { LISTEN_FDS_START, RoleEnv } from './role-env.js';
+
+/** What `server.listen()` takes to serve an inherited socket. */
+export interface ListenerHandle {
+  readonly fd: number;
+  /**
+   * listen(2) runs again on the inherited socket and replaces its backlog; Node's default (511) would
+   * shrink the supervisor's queue, so the handle carries the supervisor's size (capped by somaxconn).
+   */
+  readonly backlog: number;
+}
+
+export class InheritedListeners {
+  readonly #fds: Map<string, number>;
+
+  private constructor(fds: Map<string, number>) {
+    this.#fds = fds;
+  }
+
+  /** No inherited listeners (e.g. a daemon started by hand). */
+  static none(): InheritedListeners {
+    return new InheritedListeners(new Map());
+  }
+
+  /**
+   * Reads LISTEN_FDS and LISTEN_FDNAMES, deletes both from `env`, and checks each fd is a listening socket
+   * ([beyond]): `NotAListener` names the fd and its name otherwise. A missing or unparseable LISTEN_FDS is 0;
+   * a missing or empty name falls back to the fd's decimal index; a repeated name keeps the later fd.
+   */
+  static fromEnv(env: NodeJS.ProcessEnv): InheritedListeners {
+    const count = parseCount(env[RoleEnv.LISTEN_FDS]);
+    const names = (env[RoleEnv.LISTEN_FDNAMES] ?? '').split(':');
+    delete env[RoleEnv.LISTEN_FDS];
+    delete env[RoleEnv.LISTEN_FDNAMES];
+    const fds = new Map<string, number>();
+    for (let i = 0; i < count; i++) {
+      const fd = LISTEN_FDS_START + i;
+      const name = names[i] || String(i);
+      checkListening(fd, name);
+      fds.set(name, fd);
+    }
+    return new InheritedListeners(fds);
+  }
+
+  /** Names not taken yet, in fd order. */
+  get names(): string[] {
+    return [...this.#fds.keys()];
+  }
+
+  /** The listener `name` for `server.listen(handle)`, once; undefined if unknown or already taken. */
+  take(name: string): ListenerHandle | undefined {
+    const fd = this.#fds.get(name);
+    if (fd === undefined) return undefined;
+    this.#fds.delete(name);
+    return { fd, backlog: DEFAULT_BACKLOG };
+  }
+
+  /**
+   * Closes this process's copies of the listeners nobody took. The supervisor's copies stay open, so the
+   * sockets themselves live on.
+   */
+  closeAll(): void {
+    for (const fd of this.#fds.values()) {
+      try {
+        closeFd(fd);
+      } catch {
+        // Already closed: nothing to release.
+      }
+    }
+    this.#fds.clear();
+  }
+}
+
+function parseCount(raw: string | undefined): number {
+  if (raw === undefined || !/^\d+$/.test(raw)) return 0;
+  const count = Number(raw);
+  return Number.isSafeInteger(count) ? count : 0;
+}
+
+function checkListening(fd: number, name: string): void {
+  let listening: boolean;
+  try {
+    listening = isListeningSocket(fd);
+  } catch (error) {
+    if (!isHandoffError(error, 'Io')) throw error;
+    throw new HandoffError(
+      'NotAListener',
+      `inherited fd ${fd} (${name}) is not usable: ${error.message}; check LISTEN_FDS and how this process was started`,
+      { fd, name },
+      { cause: error },
+    );
+  }
+  if (!listening) {
+    throw new HandoffError(
+      'NotAListener',
+      `inherited fd ${fd} (${name}) is not a listening socket; check LISTEN_FDS and how this process was started`,
+      { fd, name },
+    );
+  }
+}

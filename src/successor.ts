@@ -1,0 +1,352 @@
+// Role detection (SPEC §2.1) and the successor's typestate (SPEC §5.3): Successor → handshake →
+// HandshookSuccessor → waitForBegin → BegunSuccessor → announceAndBind → Incumbent. Each object allows only
+// the calls legal in its state and is spent once it has moved on.
+
+import { Socket } from 'node:net';
+import type { ReadinessSnapshot } from './drainable.js';
+import { HandoffError, ioError } from './errors.js';
+import { bindIncumbent, type Incumbent, type IncumbentOptions } from './incumbent.js';
+import { InheritedListeners, type ListenerHandle } from './inherited-listeners.js';
+import type { DataDirLock } from './lock.js';
+import { buildIdBytes, positiveInteger } from './options.js';
+import type { HandoffId } from './protocol/messages.js';
+import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
+import { RoleEnv, SUCCESSOR_ROLE } from './role-env.js';
+import { DEFAULTS } from './timing.js';
+import { FramedConnection } from './wire.js';
+
+export type Role =
+  | { readonly kind: 'coldStart'; readonly listeners: InheritedListeners }
+  | { readonly kind: 'successor'; readonly successor: Successor };
+
+/**
+ * Reads the role env once (SPEC §2.1) and deletes it from `env`, so a re-exec or a child does not inherit
+ * it; HANDOFF_ROLE stays on the cold-start path. Throws `NotAListener` when an inherited fd is not a
+ * listening socket, `MissingEnv`/`BadEnv` for a successor without a usable HANDOFF_SOCK_FD. Call it once,
+ * early, before anything else opens fds.
+ */
+export function detectRole(env: NodeJS.ProcessEnv = process.env, options: SuccessorOptions = {}): Role {
+  const listeners = InheritedListeners.fromEnv(env);
+  if (env[RoleEnv.HANDOFF_ROLE] !== SUCCESSOR_ROLE) return { kind: 'coldStart', listeners };
+  const raw = env[RoleEnv.HANDOFF_SOCK_FD];
+  delete env[RoleEnv.HANDOFF_ROLE];
+  delete env[RoleEnv.HANDOFF_SOCK_FD];
+  if (raw === undefined) {
+    throw new HandoffError(
+      'MissingEnv',
+      `${RoleEnv.HANDOFF_SOCK_FD} is not set, but ${RoleEnv.HANDOFF_ROLE}=successor`,
+      {
+        variable: RoleEnv.HANDOFF_SOCK_FD,
+      },
+    );
+  }
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw))) {
+    throw new HandoffError(
+      'BadEnv',
+      `${RoleEnv.HANDOFF_SOCK_FD} must be an fd number, got ${JSON.stringify(raw)}`,
+      {
+        variable: RoleEnv.HANDOFF_SOCK_FD,
+        value: raw,
+      },
+    );
+  }
+  return { kind: 'successor', successor: new Successor(Number(raw), listeners, options) };
+}
+
+export interface SuccessorOptions {
+  /** Waiting for the supervisor's HelloAck. Default: 5 000 ms. */
+  readonly helloReadTimeoutMs?: number;
+  /** [beyond] Cap on waiting for Begin (the supervisor's EOF normally ends it first). Default: 600 000 ms. */
+  readonly beginWaitTimeoutMs?: number;
+  /** Heartbeat cadence of `startHeartbeats`. Default: 2 000 ms. */
+  readonly heartbeatIntervalMs?: number;
+  /** A frame that has not reached the kernel after this long fails. Default: 10 000 ms. */
+  readonly writeTimeoutMs?: number;
+}
+
+interface Timing {
+  readonly helloReadTimeoutMs: number;
+  readonly beginWaitTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+/** Marks a typestate object as moved-on: a second transition is a programming error. */
+class Spendable {
+  #spent = false;
+
+  protected spend(call: string): void {
+    if (this.#spent) throw new HandoffError('Protocol', `${call} was already called on this object`);
+    this.#spent = true;
+  }
+}
+
+/** A successor before its handshake: it owns the control channel and the inherited listeners. */
+export class Successor extends Spendable {
+  readonly #conn: FramedConnection;
+  readonly #listeners: InheritedListeners;
+  readonly #timing: Timing;
+
+  /** @internal Obtained from `detectRole()`. */
+  constructor(controlFd: number, listeners: InheritedListeners, options: SuccessorOptions = {}) {
+    super();
+    this.#timing = {
+      helloReadTimeoutMs: positiveInteger(
+        'helloReadTimeoutMs',
+        options.helloReadTimeoutMs,
+        DEFAULTS.helloReadTimeoutMs,
+      ),
+      beginWaitTimeoutMs: positiveInteger(
+        'beginWaitTimeoutMs',
+        options.beginWaitTimeoutMs,
+        DEFAULTS.beginWaitTimeoutMs,
+      ),
+      heartbeatIntervalMs: positiveInteger(
+        'heartbeatIntervalMs',
+        options.heartbeatIntervalMs,
+        DEFAULTS.heartbeatIntervalMs,
+      ),
+    };
+    const writeTimeoutMs = positiveInteger('writeTimeoutMs', options.writeTimeoutMs, DEFAULTS.writeTimeoutMs);
+    let socket: Socket;
+    try {
+      socket = new Socket({ fd: controlFd, readable: true, writable: true });
+    } catch (error) {
+      throw ioError(
+        `cannot open the control channel at fd ${controlFd} (${RoleEnv.HANDOFF_SOCK_FD})`,
+        error,
+        {
+          fd: controlFd,
+        },
+      );
+    }
+    this.#conn = new FramedConnection(socket, { writeTimeoutMs, peer: `supervisor on fd ${controlFd}` });
+    this.#listeners = listeners;
+  }
+
+  get listenerNames(): string[] {
+    return this.#listeners.names;
+  }
+
+  /**
+   * Sends Hello (role Successor, our pid) and waits for HelloAck. Throws `Timeout` after
+   * helloReadTimeoutMs, `UnexpectedMessage` for anything else, `Io` when the supervisor is gone.
+   */
+  async handshake(buildId: string | Uint8Array = new Uint8Array(0)): Promise<HandshookSuccessor> {
+    this.spend('handshake()');
+    const conn = this.#conn;
+    try {
+      await conn.write(
+        {
+          type: 'Hello',
+          role: 'Successor',
+          pid: process.pid,
+          buildId: buildIdBytes('buildId', buildId),
+          protoMin: PROTO_MIN,
+          protoMax: PROTO_MAX,
+          capabilities: 0n,
+        },
+        PROTO_MAX,
+      );
+      const { message } = await conn.read(this.#timing.helloReadTimeoutMs, 'HelloAck');
+      if (message.type !== 'HelloAck') throw unexpected(message.type, 'HelloAck');
+      return new HandshookSuccessor(
+        conn,
+        this.#listeners,
+        this.#timing,
+        message.handoffId,
+        message.protoVersionChosen,
+      );
+    } catch (error) {
+      this.#abandon();
+      throw error;
+    }
+  }
+
+  #abandon(): void {
+    this.#conn.destroy();
+    this.#listeners.closeAll();
+  }
+}
+
+/** A successor that has shaken hands and waits for the incumbent to seal. */
+export class HandshookSuccessor extends Spendable {
+  readonly handoffId: HandoffId;
+  readonly #conn: FramedConnection;
+  readonly #listeners: InheritedListeners;
+  readonly #timing: Timing;
+  readonly #version: number;
+
+  /** @internal */
+  constructor(
+    conn: FramedConnection,
+    listeners: InheritedListeners,
+    timing: Timing,
+    handoffId: HandoffId,
+    version: number,
+  ) {
+    super();
+    this.#conn = conn;
+    this.#listeners = listeners;
+    this.#timing = timing;
+    this.handoffId = handoffId;
+    this.#version = version;
+  }
+
+  get listenerNames(): string[] {
+    return this.#listeners.names;
+  }
+
+  /**
+   * Waits until the supervisor says Begin: the incumbent has sealed and released the lock. Throws
+   * `Aborted(reason)` on Abort, `Protocol` for a Begin of another handoff, `Io` when the supervisor is gone
+   * (exit then: the incumbent keeps serving), `Timeout` after beginWaitTimeoutMs.
+   */
+  async waitForBegin(): Promise<BegunSuccessor> {
+    this.spend('waitForBegin()');
+    const conn = this.#conn;
+    const giveUpAt = Date.now() + this.#timing.beginWaitTimeoutMs;
+    try {
+      for (;;) {
+        const { message } = await conn.read(Math.max(1, giveUpAt - Date.now()), 'Begin');
+        switch (message.type) {
+          case 'Begin':
+            if (message.handoffId !== this.handoffId) {
+              throw new HandoffError(
+                'Protocol',
+                `Begin for handoff ${message.handoffId} does not match the handshake's ${this.handoffId}`,
+              );
+            }
+            return new BegunSuccessor(conn, this.#listeners, this.#timing, this.handoffId, this.#version);
+          case 'Abort':
+            throw new HandoffError(
+              'Aborted',
+              `the supervisor aborted handoff ${this.handoffId}: ${message.reason}`,
+              {
+                reason: message.reason,
+              },
+            );
+          case 'Heartbeat':
+            continue;
+          default:
+            throw unexpected(message.type, 'Begin');
+        }
+      }
+    } catch (error) {
+      conn.destroy();
+      this.#listeners.closeAll();
+      throw error;
+    }
+  }
+}
+
+/** Stops the successor's heartbeats. */
+export interface HeartbeatGuard {
+  stop(): void;
+}
+
+/** A successor told to Begin: it may now take the listeners and the lock, open state, then announce. */
+export class BegunSuccessor extends Spendable {
+  readonly handoffId: HandoffId;
+  readonly #conn: FramedConnection;
+  readonly #listeners: InheritedListeners;
+  readonly #timing: Timing;
+  readonly #version: number;
+  #heartbeats: NodeJS.Timeout | undefined;
+
+  /** @internal */
+  constructor(
+    conn: FramedConnection,
+    listeners: InheritedListeners,
+    timing: Timing,
+    handoffId: HandoffId,
+    version: number,
+  ) {
+    super();
+    this.#conn = conn;
+    this.#listeners = listeners;
+    this.#timing = timing;
+    this.handoffId = handoffId;
+    this.#version = version;
+  }
+
+  /** Names of the listeners not taken yet. */
+  get listenerNames(): string[] {
+    return this.#listeners.names;
+  }
+
+  /** The inherited listener `name`, for `server.listen(handle)`; undefined if unknown or already taken. */
+  takeListener(name: string): ListenerHandle | undefined {
+    return this.#listeners.take(name);
+  }
+
+  /**
+   * Sends Heartbeat every heartbeatIntervalMs until stopped, so that opening state for longer than the
+   * supervisor's liveness timeout (10 s) does not get the handoff aborted. Announcing stops it.
+   */
+  startHeartbeats(): HeartbeatGuard {
+    this.#stopHeartbeats();
+    this.#heartbeats = setInterval(() => {
+      this.#conn.write({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }, this.#version).catch(() => {
+        // The supervisor is gone; announcing will report it.
+      });
+    }, this.#timing.heartbeatIntervalMs);
+    return { stop: () => this.#stopHeartbeats() };
+  }
+
+  /**
+   * Sends Ready, then binds the control path and returns the new Incumbent — the safe order: the old
+   * incumbent owns the control path until it has processed Commit, and the abort path needs it there
+   * (SPEC §5.3). Throws `Io` if Ready cannot be sent (then exit: the supervisor rolls back). Take the lock
+   * (`DataDirLock.acquire`) and open state before calling this.
+   */
+  async announceAndBind(
+    readiness: ReadinessSnapshot,
+    controlPath: string,
+    lock: DataDirLock,
+    options: IncumbentOptions = {},
+  ): Promise<Incumbent> {
+    await this.announceReady(readiness);
+    // Only now, after Ready has reached the kernel, may the path be taken over (see announceReady).
+    return bindIncumbent(controlPath, lock, options);
+  }
+
+  /**
+   * Sends Ready and nothing else. Lower level than `announceAndBind`: do not bind the control path before
+   * this resolves, since the incumbent owns it until Commit and a rollback needs it to reach the incumbent.
+   */
+  async announceReady(readiness: ReadinessSnapshot): Promise<void> {
+    this.spend('announceReady()');
+    this.#stopHeartbeats();
+    try {
+      await this.#conn.write(
+        {
+          type: 'Ready',
+          handoffId: this.handoffId,
+          listeningOn: [...readiness.listeningOn],
+          healthzOk: readiness.healthzOk,
+          advertisedRevisionPerShard: [...readiness.advertisedRevisionPerShard],
+        },
+        this.#version,
+      );
+    } finally {
+      // The supervisor sends nothing after Ready that we must act on; its EOF must not keep us alive.
+      this.#conn.socket.end();
+      this.#conn.socket.unref();
+    }
+  }
+
+  #stopHeartbeats(): void {
+    if (this.#heartbeats) clearInterval(this.#heartbeats);
+    this.#heartbeats = undefined;
+  }
+}
+
+function unexpected(name: string, expected: string): HandoffError {
+  return new HandoffError(
+    'UnexpectedMessage',
+    `unexpected message from the supervisor: ${name} (expected ${expected})`,
+    {
+      what: name,
+    },
+  );
+}

@@ -1,0 +1,80 @@
+// What one handoff did, for people and dashboards: the outcome, the pids and build ids, and the duration of
+// each phase ([beyond] SPEC §5.1). Built up step by step by the supervisor.
+
+import type { HandoffId } from '../protocol/messages.js';
+
+/** The steps a handoff goes through, as reported to progress listeners. */
+export type HandoffStep =
+  | 'connected'
+  | 'spawned'
+  | 'prepare'
+  | 'drained'
+  | 'sealed'
+  | 'begin'
+  | 'ready'
+  | 'committed'
+  | 'aborted';
+
+export interface PhaseDurations {
+  /** Connecting to the incumbent through its HelloAck. */
+  helloMs?: number;
+  /** Spawning the successor until its Hello. */
+  spawnToHelloMs?: number;
+  /** PrepareHandoff sent until Drained. */
+  drainMs?: number;
+  /** SealRequest sent until SealComplete. */
+  sealMs?: number;
+  /** Begin sent until Ready. */
+  beginToReadyMs?: number;
+  /** The whole handoff. */
+  totalMs?: number;
+}
+
+export interface InstanceInfo {
+  pid?: number;
+  /** The build id from Hello: UTF-8 text when printable, else hex. */
+  buildId?: string;
+}
+
+export interface HandoffReport {
+  handoffId: HandoffId;
+  status: 'running' | 'committed' | 'aborted' | 'error';
+  /** Why it rolled back (aborted) or failed (error). */
+  reason?: string;
+  /** Unix epoch ms when the handoff started. */
+  startedAtUnixMs: number;
+  incumbent: InstanceInfo;
+  successor: InstanceInfo;
+  phases: PhaseDurations;
+}
+
+/** A build id for display: printable UTF-8 as text, anything else as hex. */
+export function displayBuildId(bytes: Uint8Array): string {
+  const text = Buffer.from(bytes).toString('utf8');
+  return /^[\x20-\x7e]*$/.test(text) ? text : Buffer.from(bytes).toString('hex');
+}
+
+/** A stopwatch for the report's phases. */
+export class PhaseClock {
+  readonly #origin = performance.now();
+  #mark = this.#origin;
+
+  /** Starts timing a phase. */
+  start(): void {
+    this.#mark = performance.now();
+  }
+
+  /** Milliseconds since `start()`, rounded to 0.1 ms. */
+  lap(): number {
+    return round(performance.now() - this.#mark);
+  }
+
+  /** Milliseconds since the clock was made. */
+  total(): number {
+    return round(performance.now() - this.#origin);
+  }
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}

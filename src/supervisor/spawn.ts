@@ -1,0 +1,150 @@
+// Starting daemon instances with the fd and env layout of SPEC §2.1, and the guard that kills one that must
+// not outlive a failed handoff. Listeners go in stdio slots 3…3+n-1; a successor's control channel (a Unix
+// stream socketpair made by libuv for a 'pipe' slot) at 3+n. Every other fd of ours is close-on-exec.
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { CrashEnv } from '../crash.js';
+import { HandoffError, ioError } from '../errors.js';
+import { LISTEN_FDS_START, RoleEnv, SUCCESSOR_ROLE } from '../role-env.js';
+
+/** A listening socket the supervisor holds for its whole life and passes to every instance. */
+export interface SupervisedListener {
+  readonly name: string;
+  readonly fd: number;
+}
+
+export interface InstanceSpec {
+  /** The daemon executable. It must exec the daemon itself: its pid is checked against the Hello. */
+  readonly command: string;
+  readonly args?: readonly string[];
+  /** Extra environment, applied over the supervisor's own and under the role variables. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly cwd?: string;
+}
+
+export interface SpawnedInstance {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** The supervisor's end of the control channel (successors only). */
+  readonly control: Socket | undefined;
+}
+
+/**
+ * The environment of a spawned instance (SPEC §2.1, §8): our own environment without our crash variables,
+ * the child's crash point taken from HANDOFF_CRASH_AT_FOR_O / _FOR_N, the spec's extra env, and last the role
+ * variables, which nothing can override.
+ */
+export function instanceEnv(
+  role: 'coldStart' | 'successor',
+  listeners: readonly SupervisedListener[],
+  extra: Readonly<Record<string, string>> = {},
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  for (const name of [
+    CrashEnv.AT,
+    CrashEnv.ROLE,
+    RoleEnv.LISTEN_FDS,
+    RoleEnv.LISTEN_FDNAMES,
+    RoleEnv.HANDOFF_ROLE,
+    RoleEnv.HANDOFF_SOCK_FD,
+  ]) {
+    delete env[name];
+  }
+  const crashAt = base[role === 'successor' ? CrashEnv.AT_FOR_N : CrashEnv.AT_FOR_O];
+  if (crashAt) {
+    env[CrashEnv.AT] = crashAt;
+    env[CrashEnv.ROLE] = role === 'successor' ? 'successor' : 'incumbent';
+  }
+  Object.assign(env, extra);
+  env[RoleEnv.LISTEN_FDS] = String(listeners.length);
+  env[RoleEnv.LISTEN_FDNAMES] = listeners.map((l) => l.name).join(':');
+  if (role === 'successor') {
+    env[RoleEnv.HANDOFF_ROLE] = SUCCESSOR_ROLE;
+    env[RoleEnv.HANDOFF_SOCK_FD] = String(LISTEN_FDS_START + listeners.length);
+  }
+  return env;
+}
+
+/**
+ * Spawns an instance in its own process group (so the whole group can be killed) with the listeners at
+ * 3…3+n-1 and, for a successor, the control channel at 3+n. Throws `Io` when the executable cannot be
+ * started, naming it.
+ */
+export async function spawnInstance(
+  role: 'coldStart' | 'successor',
+  spec: InstanceSpec,
+  listeners: readonly SupervisedListener[],
+): Promise<SpawnedInstance> {
+  const slots = [...listeners.map((l) => l.fd), ...(role === 'successor' ? (['pipe'] as const) : [])];
+  const child = spawn(spec.command, [...(spec.args ?? [])], {
+    stdio: ['inherit', 'inherit', 'inherit', ...slots],
+    env: instanceEnv(role, listeners, spec.env),
+    detached: true,
+    ...(spec.cwd !== undefined && { cwd: spec.cwd }),
+  });
+  const pid = child.pid;
+  if (pid === undefined) {
+    // spawn reports a missing or unexecutable binary asynchronously, as an 'error' event.
+    const error = await new Promise<Error>((resolve) => child.once('error', resolve));
+    throw ioError(`cannot start ${role === 'successor' ? 'successor' : 'daemon'} ${spec.command}`, error, {
+      path: spec.command,
+    });
+  }
+  child.on('error', () => {
+    // Later errors (a failed kill of an exited child) carry nothing the exit event does not.
+  });
+  const control =
+    role === 'successor' ? (child.stdio[LISTEN_FDS_START + listeners.length] as Socket) : undefined;
+  if (role === 'successor' && !control) {
+    throw new HandoffError('Io', `no control channel was created for successor pid ${pid}`);
+  }
+  return { child, pid, control };
+}
+
+/** Resolves when `child` has exited and been reaped (immediately if it already has). */
+export function reaped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+/** SIGKILLs the child's whole process group and waits until the child is reaped. */
+export async function killGroupAndReap(child: ChildProcess): Promise<void> {
+  if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+    try {
+      process.kill(-child.pid, 'SIGKILL');
+    } catch {
+      // The group is already gone; the exit event is on its way or has fired.
+    }
+  }
+  await reaped(child);
+}
+
+/**
+ * Kills and reaps a successor on every early exit of a handoff, unless disarmed. Disarm it as soon as the
+ * successor has said Ready: from then on it must survive whatever happens to the incumbent (SPEC §5.1 step 9).
+ */
+export class ChildGuard {
+  readonly child: ChildProcess;
+  #armed = true;
+
+  constructor(child: ChildProcess) {
+    this.child = child;
+  }
+
+  disarm(): void {
+    this.#armed = false;
+  }
+
+  get armed(): boolean {
+    return this.#armed;
+  }
+
+  /** Kills and reaps the child if still armed. Idempotent. */
+  async killAndReap(): Promise<void> {
+    if (!this.#armed) return;
+    this.#armed = false;
+    await killGroupAndReap(this.child);
+  }
+}
