@@ -195,6 +195,16 @@ export class Incumbent {
     this.#wake?.();
   }
 
+  /**
+   * Releases the data-dir lock, for a daemon shutting down after `serve` resolved 'closed' (never during
+   * `serve`: the library owns the lock while it serves).
+   */
+  releaseLock(): void {
+    if (this.#serving && !this.#closed) throw new HandoffError('Protocol', 'releaseLock() while serving');
+    this.#lock?.release();
+    this.#lock = undefined;
+  }
+
   /** True while this incumbent holds the data-dir lock (false between a seal and a resume). */
   get holdsLock(): boolean {
     return this.#lock?.held ?? false;

@@ -1,0 +1,222 @@
+// The `handoff run` configuration: the Rust reference supervisor's TOML keys plus ours, each default written
+// once here, and validation that names the file and the key at fault in one line.
+
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseToml } from 'smol-toml';
+import { DEFAULT_DEADLINE_MS, DEFAULT_DRAIN_GRACE_MS } from '../timing.js';
+
+export type ListenAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'unix'; readonly path: string; readonly mode: number };
+
+export interface ListenerConfig {
+  readonly name: string;
+  readonly addr: ListenAddress;
+}
+
+export interface HandoffConfig {
+  /** Where the settings came from, for messages. */
+  readonly source: string;
+  readonly controlSocket: string;
+  readonly binary: string;
+  readonly args: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly listeners: readonly ListenerConfig[];
+  readonly triggerSocket: string;
+  readonly journal: string | undefined;
+  readonly drainGraceMs: number;
+  readonly deadlineMs: number;
+  readonly dataDir: string | undefined;
+  readonly allowUnhealthy: boolean;
+  readonly verifyRevisions: boolean;
+  readonly restartBackoffMs: number;
+  readonly shutdownGraceMs: number;
+  readonly logLevel: string;
+}
+
+/** Every key, its meaning and its default: the one place the README's config reference is written from. */
+export const CONFIG_KEYS = {
+  control_socket:
+    "required. Path of the daemon's control socket; every daemon build is configured with the same path.",
+  binary:
+    'required. The daemon executable to start (and the default for handoffs). It must exec the daemon itself.',
+  args: 'default []. Arguments for every start.',
+  env: 'default []. Extra environment for every start: [["KEY", "value"], …] or a table { KEY = "value" }.',
+  listeners:
+    'default []. Sockets the supervisor binds once and passes to every build: [{ name = "http", addr = "127.0.0.1:8080" }]; addr is host:port, [v6]:port or unix:/path (optional mode, default 0o600).',
+  trigger_socket:
+    'required. Unix socket for handoff triggers (`handoff upgrade`, or one line: `handoff [binary]`).',
+  journal: 'default none. Where to journal a handoff in flight, for crash diagnostics.',
+  drain_grace_secs: `default ${DEFAULT_DRAIN_GRACE_MS / 1000}. Drain budget of a handoff.`,
+  deadline_secs: `default ${DEFAULT_DEADLINE_MS / 1000}. Overall budget of a handoff, start → Ready.`,
+  data_dir: "default none. The daemon's data dir, shown by `handoff status`.",
+  allow_unhealthy: 'default false. Commit even when the new build reports healthzOk=false.',
+  verify_revisions:
+    'default false. Roll back unless the new build advertises the revisions the old one sealed.',
+  restart_backoff_ms:
+    'default 1000. First delay before restarting a daemon that died outside a handoff; doubles up to 30 s.',
+  shutdown_grace_secs: 'default 30. On SIGTERM/SIGINT, how long the daemon may take to exit before SIGKILL.',
+  log_level: 'default "info". Supervisor log level: debug, info, warn or error.',
+} as const;
+
+/** An invalid configuration: one line naming the source and the key, for a person to fix. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Raw = Record<string, unknown>;
+
+/** Reads and validates a TOML file. Throws ConfigError naming the file (and line, for a syntax error). */
+export function loadConfigFile(path: string, overrides: Raw = {}): HandoffConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${path}: cannot read the config file: ${(error as Error).message}`);
+  }
+  let raw: Raw;
+  try {
+    raw = parseToml(text) as Raw;
+  } catch (error) {
+    const first = String((error as Error).message).split('\n')[0];
+    const line = (error as { line?: number }).line;
+    throw new ConfigError(`${path}${line ? `:${line}` : ''}: invalid TOML: ${first}`);
+  }
+  return validateConfig({ ...raw, ...overrides }, path, dirname(resolve(path)));
+}
+
+/** Validates settings from a file and/or flags; relative paths resolve against `baseDir`. */
+export function validateConfig(raw: Raw, source: string, baseDir: string = process.cwd()): HandoffConfig {
+  const fail = (key: string, message: string): never => {
+    throw new ConfigError(`${source}: ${key}: ${message}`);
+  };
+  for (const key of Object.keys(raw)) {
+    if (!(key in CONFIG_KEYS)) fail(key, `unknown key (known keys: ${Object.keys(CONFIG_KEYS).join(', ')})`);
+  }
+  const path = (key: string, value: unknown): string => {
+    if (typeof value !== 'string' || value === '') fail(key, `expected a path, got ${show(value)}`);
+    return isAbsolute(value as string) ? (value as string) : resolve(baseDir, value as string);
+  };
+  const required = (key: string): unknown => raw[key] ?? fail(key, 'is required');
+  const number = (key: string, fallback: number, min: number): number => {
+    const value = raw[key] ?? fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
+      fail(key, `expected a number ≥ ${min}, got ${show(value)}`);
+    }
+    return value as number;
+  };
+  const bool = (key: string): boolean => {
+    const value = raw[key] ?? false;
+    if (typeof value !== 'boolean') fail(key, `expected true or false, got ${show(value)}`);
+    return value as boolean;
+  };
+  const args = raw.args ?? [];
+  if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
+    fail('args', `expected an array of strings, got ${show(args)}`);
+  const logLevel = raw.log_level ?? 'info';
+  if (typeof logLevel !== 'string' || !['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+    fail('log_level', `expected debug, info, warn or error, got ${show(logLevel)}`);
+  }
+  const journal = raw.journal === undefined ? undefined : path('journal', raw.journal);
+  const dataDir = raw.data_dir === undefined ? undefined : path('data_dir', raw.data_dir);
+  return {
+    source,
+    controlSocket: path('control_socket', required('control_socket')),
+    binary: path('binary', required('binary')),
+    args: args as string[],
+    env: parseEnv(raw.env, fail),
+    listeners: parseListeners(raw.listeners, fail, baseDir),
+    triggerSocket: path('trigger_socket', required('trigger_socket')),
+    journal,
+    drainGraceMs: Math.round(number('drain_grace_secs', DEFAULT_DRAIN_GRACE_MS / 1000, 0.001) * 1000),
+    deadlineMs: Math.round(number('deadline_secs', DEFAULT_DEADLINE_MS / 1000, 0.001) * 1000),
+    dataDir,
+    allowUnhealthy: bool('allow_unhealthy'),
+    verifyRevisions: bool('verify_revisions'),
+    restartBackoffMs: Math.round(number('restart_backoff_ms', 1000, 1)),
+    shutdownGraceMs: Math.round(number('shutdown_grace_secs', 30, 0) * 1000),
+    logLevel: logLevel as string,
+  };
+}
+
+function parseEnv(value: unknown, fail: (key: string, message: string) => never): Record<string, string> {
+  if (value === undefined) return {};
+  const pairs: Array<[string, unknown]> = Array.isArray(value)
+    ? value.map((pair, i) => {
+        if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string') {
+          fail(`env[${i}]`, `expected ["KEY", "value"], got ${show(pair)}`);
+        }
+        return pair as [string, unknown];
+      })
+    : typeof value === 'object' && value !== null
+      ? Object.entries(value)
+      : fail('env', `expected [["KEY", "value"], …] or a table, got ${show(value)}`);
+  const env: Record<string, string> = {};
+  for (const [key, v] of pairs) {
+    if (typeof v !== 'string') fail(`env.${key}`, `expected a string value, got ${show(v)}`);
+    env[key] = v as string;
+  }
+  return env;
+}
+
+function parseListeners(
+  value: unknown,
+  fail: (key: string, message: string) => never,
+  baseDir: string,
+): ListenerConfig[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value))
+    return fail('listeners', `expected an array of { name, addr } tables, got ${show(value)}`);
+  const names = new Set<string>();
+  return value.map((entry, i) => {
+    const key = `listeners[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry))
+      fail(key, `expected { name, addr }, got ${show(entry)}`);
+    const { name, addr, mode, ...rest } = entry as Raw;
+    const unknown = Object.keys(rest)[0];
+    if (unknown) fail(`${key}.${unknown}`, 'unknown key (known keys: name, addr, mode)');
+    if (typeof name !== 'string' || !/^[A-Za-z0-9_.-]+$/.test(name)) {
+      fail(`${key}.name`, `expected a name of letters, digits, _ . -, got ${show(name)}`);
+    }
+    if (names.has(name as string)) fail(`${key}.name`, `duplicate listener name ${show(name)}`);
+    names.add(name as string);
+    return { name: name as string, addr: parseAddress(addr, mode, `${key}.addr`, fail, baseDir) };
+  });
+}
+
+/** `host:port`, `[v6]:port` or `unix:/path`. Host names are not resolved: give an address. */
+export function parseAddress(
+  addr: unknown,
+  mode: unknown,
+  key: string,
+  fail: (key: string, message: string) => never,
+  baseDir: string,
+): ListenAddress {
+  if (typeof addr !== 'string') return fail(key, `expected "host:port" or "unix:/path", got ${show(addr)}`);
+  if (addr.startsWith('unix:')) {
+    const path = addr.slice(5);
+    if (path === '') fail(key, 'unix: needs a path');
+    const m = mode ?? 0o600;
+    if (typeof m !== 'number' || !Number.isInteger(m) || m < 0 || m > 0o777)
+      fail(`${key}.mode`, `expected a mode like 0o600, got ${show(m)}`);
+    return { kind: 'unix', path: isAbsolute(path) ? path : resolve(baseDir, path), mode: m as number };
+  }
+  if (mode !== undefined) fail(`${key}.mode`, 'only unix: listeners have a mode');
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+|localhost)):(\d{1,5})$/.exec(addr);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535)
+    return fail(key, `expected "host:port", "[v6]:port" or "unix:/path", got ${show(addr)}`);
+  const host = match[1] ?? (match[2] === 'localhost' ? '127.0.0.1' : match[2]!);
+  return { kind: 'tcp', host, port };
+}
+
+/** `host:port` for display, with IPv6 hosts in brackets. */
+export function formatAddress(addr: ListenAddress): string {
+  if (addr.kind === 'unix') return `unix:${addr.path}`;
+  return addr.host.includes(':') ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+}
+
+function show(value: unknown): string {
+  return value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+// The `handoff` command: parses the command line, dispatches to run / upgrade / status, and maps failures to
+// exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 aborted, 3 error).
+
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { isHandoffError } from '../errors.js';
+import { ConfigError, loadConfigFile, validateConfig } from './config.js';
+import { runSupervisor } from './run.js';
+import { showStatus } from './status.js';
+import { runUpgrade } from './upgrade.js';
+
+const USAGE = `usage: handoff <command> [options]
+
+commands:
+  run      [--config handoff.toml] [flags]   start the supervisor: bind the listeners, start the daemon,
+                                             keep it running, hand it off on SIGHUP or a trigger
+  upgrade  [binary] [--json]                 hand the running daemon off to a new build (default: the
+                                             configured binary) and show each phase; exit 0 committed,
+                                             2 rolled back, 3 error
+  status   [--json]                          the serving daemon: pid, build id, uptime, handoffs, last report
+
+options for upgrade and status:
+  --config FILE         read trigger_socket from this config (default: ./handoff.toml)
+  --trigger PATH        the trigger socket, instead of a config
+
+flags for run (override the config file; keys as in the config):
+  --control-socket PATH  --binary PATH  --arg ARG (repeatable)  --env KEY=VALUE (repeatable)
+  --listen NAME=ADDR (repeatable; ADDR is host:port, [v6]:port or unix:/path)  --trigger-socket PATH
+  --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --allow-unhealthy
+  --verify-revisions  --restart-backoff-ms N  --shutdown-grace-secs N  --log-level LEVEL
+`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  trigger: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  'control-socket': { type: 'string' },
+  binary: { type: 'string' },
+  arg: { type: 'string', multiple: true },
+  env: { type: 'string', multiple: true },
+  listen: { type: 'string', multiple: true },
+  'trigger-socket': { type: 'string' },
+  journal: { type: 'string' },
+  'data-dir': { type: 'string' },
+  'drain-grace-secs': { type: 'string' },
+  'deadline-secs': { type: 'string' },
+  'allow-unhealthy': { type: 'boolean' },
+  'verify-revisions': { type: 'boolean' },
+  'restart-backoff-ms': { type: 'string' },
+  'shutdown-grace-secs': { type: 'string' },
+  'log-level': { type: 'string' },
+} as const;
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+class UsageError extends Error {}
+
+/** Config keys given as flags, in the config file's shape. */
+function flagOverrides(values: Values): Record<string, unknown> {
+  const raw: Record<string, unknown> = {};
+  const text = (flag: keyof Values, key: string) => {
+    if (values[flag] !== undefined) raw[key] = values[flag];
+  };
+  const num = (flag: keyof Values, key: string) => {
+    const value = values[flag];
+    if (value === undefined) return;
+    const n = Number(value);
+    if (!Number.isFinite(n)) throw new UsageError(`--${flag} expects a number, got ${JSON.stringify(value)}`);
+    raw[key] = n;
+  };
+  text('control-socket', 'control_socket');
+  text('binary', 'binary');
+  text('trigger-socket', 'trigger_socket');
+  text('journal', 'journal');
+  text('data-dir', 'data_dir');
+  text('log-level', 'log_level');
+  num('drain-grace-secs', 'drain_grace_secs');
+  num('deadline-secs', 'deadline_secs');
+  num('restart-backoff-ms', 'restart_backoff_ms');
+  num('shutdown-grace-secs', 'shutdown_grace_secs');
+  if (values['allow-unhealthy']) raw.allow_unhealthy = true;
+  if (values['verify-revisions']) raw.verify_revisions = true;
+  if (values.arg) raw.args = values.arg;
+  if (values.env) {
+    raw.env = values.env.map((pair) => {
+      const eq = pair.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--env expects KEY=VALUE, got ${JSON.stringify(pair)}`);
+      return [pair.slice(0, eq), pair.slice(eq + 1)];
+    });
+  }
+  if (values.listen) {
+    raw.listeners = values.listen.map((spec) => {
+      const eq = spec.indexOf('=');
+      if (eq <= 0) throw new UsageError(`--listen expects NAME=ADDR, got ${JSON.stringify(spec)}`);
+      return { name: spec.slice(0, eq), addr: spec.slice(eq + 1) };
+    });
+  }
+  return raw;
+}
+
+/** The config for `run`: the file (given, or ./handoff.toml if present) with flags on top. */
+function runConfig(values: Values) {
+  const overrides = flagOverrides(values);
+  const file = values.config ?? (existsSync('handoff.toml') ? 'handoff.toml' : undefined);
+  return file ? loadConfigFile(file, overrides) : validateConfig(overrides, 'command line');
+}
+
+/** The trigger socket for `upgrade` and `status`. */
+function triggerPath(values: Values): string {
+  if (values.trigger) return values.trigger;
+  const file = values.config ?? 'handoff.toml';
+  if (!existsSync(file))
+    throw new UsageError(`no trigger socket: pass --trigger PATH or --config FILE (${file} not found)`);
+  return loadConfigFile(file).triggerSocket;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: OPTIONS,
+    allowPositionals: true,
+    strict: true,
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || command === undefined || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  switch (command) {
+    case 'run': {
+      if (rest.length > 0) throw new UsageError(`run takes no arguments, got ${rest.join(' ')}`);
+      const running = await runSupervisor(runConfig(values));
+      await running.done;
+      return 0;
+    }
+    case 'upgrade':
+      if (rest.length > 1) throw new UsageError(`upgrade takes at most one binary, got ${rest.join(' ')}`);
+      return runUpgrade(triggerPath(values), rest[0], values.json === true);
+    case 'status':
+      if (rest.length > 0) throw new UsageError(`status takes no arguments, got ${rest.join(' ')}`);
+      return showStatus(triggerPath(values), values.json === true);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (
+      error instanceof ConfigError ||
+      error instanceof UsageError ||
+      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+    ) {
+      process.stderr.write(`handoff: ${(error as Error).message}\n`);
+      if (!(error instanceof ConfigError)) process.stderr.write('run `handoff help` for usage\n');
+      process.exitCode = 2;
+      return;
+    }
+    process.stderr.write(
+      `handoff: ${isHandoffError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
+    );
+    process.exitCode = 3;
+  },
+);

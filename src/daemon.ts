@@ -1,0 +1,155 @@
+// runDaemon: both start-up paths of a handoff-able daemon in one call (SPEC §5.2, §5.3). Cold start: lock
+// (breaking a stale one), open, bind the control socket, serve. Successor: handshake, wait for Begin, lock,
+// open (with heartbeats), announce Ready and take over the control socket, serve. Then it exits 0 after a
+// Commit, 1 when the data was taken by another instance, and 0 after a SIGTERM/SIGINT shutdown.
+
+import type { Drainable, ReadinessSnapshot } from './drainable.js';
+import { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
+import type { ListenerHandle } from './inherited-listeners.js';
+import { DataDirLock } from './lock.js';
+import { createLogger, type Logger } from './log.js';
+import { detectRole, type SuccessorOptions } from './successor.js';
+
+/** What the daemon's `start` is given once it holds the data-dir lock. */
+export interface DaemonContext {
+  readonly role: 'coldStart' | 'successor';
+  readonly dataDir: string;
+  readonly logger: Logger;
+  /**
+   * The supervisor-held listener `name`, for `server.listen(handle)`: once per name; undefined when the
+   * daemon was started without a supervisor (bind your own address then).
+   */
+  takeListener(name: string): ListenerHandle | undefined;
+}
+
+/** The running daemon, as `start` returns it. */
+export interface DaemonApp {
+  readonly drainable: Drainable;
+  /** What a successor announces in Ready; called after `start`. Default: healthy, nothing listed. */
+  readiness?(): ReadinessSnapshot | Promise<ReadinessSnapshot>;
+  /** Graceful stop outside a handoff (SIGTERM): stop serving and close the data. The lock is released after. */
+  stop?(): Promise<void>;
+}
+
+export interface RunDaemonOptions {
+  readonly dataDir: string;
+  readonly controlPath: string;
+  /** Sent in Hello; free-form. Default: empty. */
+  readonly buildId?: string | Uint8Array;
+  /** Opens the data and starts serving. Called with the data-dir lock held, exactly once per process. */
+  start(context: DaemonContext): Promise<DaemonApp>;
+  /** Timing and peer options for the control socket. */
+  readonly incumbent?: Omit<IncumbentOptions, 'buildId' | 'logger'>;
+  /** Timing options of the successor path. */
+  readonly successor?: SuccessorOptions;
+  /** Default: JSON lines on stderr. */
+  readonly logger?: Logger;
+  /** Exit the process when done (0 after Commit or shutdown, 1 when the data went to another). Default: true. */
+  readonly exitProcess?: boolean;
+  /** Stop gracefully on SIGTERM and SIGINT. Default: true. */
+  readonly handleSignals?: boolean;
+  /** The environment role detection reads (and consumes). Default: process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Runs a daemon through its whole life under a handoff supervisor (or alone: a cold start without inherited
+ * listeners works too). Resolves with how serving ended when `exitProcess` is false; otherwise exits.
+ */
+export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome> {
+  const logger = options.logger ?? createLogger('handoff.daemon');
+  const exit = options.exitProcess !== false;
+  let incumbent: Incumbent;
+  let app: DaemonApp;
+  try {
+    ({ incumbent, app } = await startUp(options, logger));
+  } catch (error) {
+    logger.error({ err: error }, 'daemon start-up failed');
+    if (exit) process.exit(1);
+    throw error;
+  }
+  let stopRequested = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'stopping');
+    stopRequested = true;
+    incumbent.close();
+  };
+  if (options.handleSignals !== false) {
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+  }
+  let outcome: ServeOutcome;
+  try {
+    outcome = await incumbent.serve(app.drainable);
+  } catch (error) {
+    // Only LockHeld gets here: we sealed, the supervisor vanished, and the successor owns the data now.
+    logger.error({ err: error }, 'the data dir belongs to another instance now; exiting');
+    if (exit) process.exit(1);
+    throw error;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
+  if (outcome === 'closed' && stopRequested) {
+    await app.stop?.();
+    incumbent.releaseLock();
+  }
+  logger.info({ outcome }, outcome === 'committed' ? 'handed off; exiting' : 'stopped');
+  if (exit) process.exit(0);
+  return outcome;
+}
+
+async function startUp(
+  options: RunDaemonOptions,
+  logger: Logger,
+): Promise<{ incumbent: Incumbent; app: DaemonApp }> {
+  const role = detectRole(options.env ?? process.env, options.successor);
+  const incumbentOptions: IncumbentOptions = {
+    ...options.incumbent,
+    logger,
+    ...(options.buildId !== undefined && { buildId: options.buildId }),
+  };
+  if (role.kind === 'coldStart') {
+    const lock = await DataDirLock.acquireOrBreakStale(options.dataDir);
+    try {
+      const app = await options.start({
+        role: 'coldStart',
+        dataDir: options.dataDir,
+        logger,
+        takeListener: (name) => role.listeners.take(name),
+      });
+      const incumbent = await Incumbent.bindColdStart(options.controlPath, lock, incumbentOptions);
+      logger.info({ controlPath: options.controlPath }, 'serving (cold start)');
+      return { incumbent, app };
+    } catch (error) {
+      lock.release();
+      throw error;
+    }
+  }
+  const handshook = await role.successor.handshake(options.buildId);
+  const begun = await handshook.waitForBegin();
+  // The incumbent sealed and released the lock: it must be free now (SPEC §5.3).
+  const lock = await DataDirLock.acquire(options.dataDir);
+  const heartbeats = begun.startHeartbeats();
+  try {
+    const app = await options.start({
+      role: 'successor',
+      dataDir: options.dataDir,
+      logger,
+      takeListener: (name) => begun.takeListener(name),
+    });
+    heartbeats.stop();
+    const readiness = (await app.readiness?.()) ?? {
+      listeningOn: [],
+      healthzOk: true,
+      advertisedRevisionPerShard: [],
+    };
+    const incumbent = await begun.announceAndBind(readiness, options.controlPath, lock, incumbentOptions);
+    logger.info({ controlPath: options.controlPath, handoffId: begun.handoffId }, 'serving (took over)');
+    return { incumbent, app };
+  } catch (error) {
+    heartbeats.stop();
+    lock.release();
+    throw error;
+  }
+}
