@@ -13,7 +13,7 @@ import { closeFd, listenTcp } from '../../src/os.js';
 import type { HandoffSpec, SupervisorOptions } from '../../src/supervisor/options.js';
 import { killGroupAndReap } from '../../src/supervisor/spawn.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
+import { type Child, REPO_ROOT, spawnChild, sweepAfter } from './spawn-child.js';
 import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
@@ -39,6 +39,7 @@ export class HandoffFixture {
     this.markerDir = join(this.dir, 'markers');
     this.journalPath = join(this.dir, 'journal', 'state.bin');
     mkdirSync(this.markerDir);
+    sweepAfter(t, `HANDOFF_DATA_DIR=${this.dataDir}`);
     this.listener = listenTcp('127.0.0.1', 0);
     t.after(() => closeFd(this.listener.fd));
   }

@@ -141,3 +141,42 @@ export function processAlive(pid: number): boolean {
     return false;
   }
 }
+
+/** Pids of live processes whose environment contains `needle` (e.g. `HANDOFF_DATA_DIR=/tmp/x/data`). */
+export function processesWithEnv(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
+    let environ: string;
+    try {
+      environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (environ.split('\0').includes(needle) && processAlive(Number(entry))) pids.push(Number(entry));
+  }
+  return pids;
+}
+
+/**
+ * Registers a sweep that SIGKILLs the process group of every process whose environment contains `needle`:
+ * the daemons a test's supervisor started in their own groups, which outlive a supervisor killed by the test
+ * (the crate's Fixture does the same with its pidfile).
+ */
+export function sweepAfter(t: TestContext, needle: string): void {
+  t.after(async () => {
+    const pids = processesWithEnv(needle);
+    for (const pid of pids) {
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+    }
+    await waitFor(() => processesWithEnv(needle).length === 0, { what: `processes with ${needle} to die` });
+  });
+}
