@@ -63,6 +63,8 @@ async function startSupervisor(t: TestContext, s: Setup) {
   const child = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', s.config], {
     cwd: REPO_ROOT,
   });
+  // After hooks run in order: the supervisor is killed first, then the daemons it left in their own groups.
+  sweepAfter(t, `HANDOFF_DATA_DIR=${join(s.dir, 'data')}`);
   await waitFor(() => s.servingPids().length === 1 && existsSync(s.trigger), {
     what: 'the supervisor to start the daemon',
     timeoutMs: 15_000,
