@@ -2,6 +2,7 @@
 // drain/resumeAfterAbort (SPEC §7). Stopping accept closes this process's copy of the listening fd only: the
 // supervisor's copy keeps the kernel socket and its accept queue open, so new clients wait for the successor.
 
+import { closeSync } from 'node:fs';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import net from 'node:net';
@@ -58,8 +59,6 @@ interface Conn {
   readonly inFlight: Set<ServerResponse>;
   quietTimer: NodeJS.Timeout | undefined;
   bytesReadAtArm: number;
-  /** Upgraded (WebSocket, CONNECT) sockets belong to the application: never closed for being quiet. */
-  upgraded: boolean;
 }
 
 type ListenTarget = { fd: number } | { port: number; host: string } | { path: string };
@@ -67,7 +66,9 @@ type ListenTarget = { fd: number } | { port: number; host: string } | { path: st
 /**
  * Tracks one `http.Server`'s connections and requests so it can be drained and resumed. Construct it
  * before the server listens (connections accepted earlier would be invisible to the drain). https servers
- * are not supported: their requests arrive on TLS sockets, not on the tracked TCP ones.
+ * are not supported: their requests arrive on TLS sockets, not on the tracked TCP ones. Upgraded
+ * connections (WebSocket) are treated like idle ones — ended once quiet, destroyed at the deadline — so an
+ * application that wants to say goodbye on them should do so when its drain starts.
  */
 export class HttpDrain {
   readonly #server: Server;
@@ -81,6 +82,8 @@ export class HttpDrain {
   /** A duplicate of the listening fd, kept from the first drain on; resume() listens on dups of it. */
   #spareFd: number | undefined;
   #address: ListenTarget | undefined;
+  /** Bumped by every drain and resume, so one that finishes an await after the other began backs off. */
+  #epoch = 0;
 
   constructor(server: Server, options: HttpDrainOptions = {}) {
     this.#options = resolveOptions(options);
@@ -97,10 +100,6 @@ export class HttpDrain {
     server.prependListener('request', (req: IncomingMessage, res: ServerResponse) =>
       this.#onRequest(req, res),
     );
-    server.on('upgrade', (req: IncomingMessage) => {
-      const conn = this.#conns.get(req.socket);
-      if (conn) conn.upgraded = true;
-    });
   }
 
   /** Connections currently open (for `snapshotState`). */
@@ -133,18 +132,33 @@ export class HttpDrain {
    * listened. A pending drain resolves with the connections still open. Throws `Io` if listening fails.
    */
   async resume(): Promise<void> {
+    const epoch = ++this.#epoch;
     this.#closing = false;
     for (const conn of this.#conns.values()) clearQuietTimer(conn);
     this.#settle?.(false);
     if (this.#server.listening) return;
     let target: ListenTarget | undefined = this.#address;
-    if (this.#spareFd !== undefined) target = { fd: await this.#dup(this.#spareFd) };
+    if (this.#spareFd !== undefined) {
+      target = { fd: await this.#dup(this.#spareFd) };
+      if (epoch !== this.#epoch) {
+        closeSync(target.fd); // a drain began meanwhile: stay closed
+        return;
+      }
+    }
     if (target === undefined) return;
     await listen(this.#server, target, this.#options.backlog);
   }
 
   async #runDrain({ deadline, signal }: DrainContext): Promise<DrainReport> {
-    if (this.#server.listening) await this.#stopAccepting();
+    const epoch = ++this.#epoch;
+    if (this.#server.listening) {
+      await this.#keepWayBack();
+      // A resume while the fd was being duplicated wins: keep serving.
+      if (epoch !== this.#epoch) return { openConnsRemaining: this.#conns.size, acceptClosed: false };
+      // The net close, not http's: Node ≥ 19's http close also destroys idle keep-alive sockets at once,
+      // which resets the requests clients are sending on them (DESIGN: 144 ECONNRESET over 9 handoffs).
+      net.Server.prototype.close.call(this.#server);
+    }
     this.#closing = true;
     return await new Promise<DrainReport>((resolve) => {
       const onAbort = () => settle(true);
@@ -167,15 +181,12 @@ export class HttpDrain {
   }
 
   /** Keeps a way back to the listening socket (SAFETY: before closing, so a failed dup leaves us serving). */
-  async #stopAccepting(): Promise<void> {
-    if (this.#options.dupFd) {
-      if (this.#spareFd === undefined) this.#spareFd = await this.#dup(listeningFd(this.#server));
-    } else {
+  async #keepWayBack(): Promise<void> {
+    if (!this.#options.dupFd) {
       this.#address = addressOf(this.#server);
+    } else if (this.#spareFd === undefined) {
+      this.#spareFd = await this.#dup(listeningFd(this.#server));
     }
-    // The net close, not http's: Node ≥ 19's http close also destroys idle keep-alive sockets at once,
-    // which resets the requests clients are sending on them (DESIGN: 144 ECONNRESET over 9 handoffs).
-    net.Server.prototype.close.call(this.#server);
   }
 
   async #dup(fd: number): Promise<number> {
@@ -193,7 +204,7 @@ export class HttpDrain {
   }
 
   #onConnection(socket: Socket): void {
-    const conn: Conn = { inFlight: new Set(), quietTimer: undefined, bytesReadAtArm: 0, upgraded: false };
+    const conn: Conn = { inFlight: new Set(), quietTimer: undefined, bytesReadAtArm: 0 };
     this.#conns.set(socket, conn);
     socket.once('close', () => {
       clearQuietTimer(conn);
@@ -226,7 +237,7 @@ export class HttpDrain {
 
   #armQuietTimer(socket: Socket, conn: Conn): void {
     clearQuietTimer(conn);
-    if (conn.upgraded || socket.destroyed || socket.writableEnded) return;
+    if (socket.destroyed || socket.writableEnded) return;
     conn.bytesReadAtArm = socket.bytesRead;
     conn.quietTimer = setTimeout(() => {
       conn.quietTimer = undefined;

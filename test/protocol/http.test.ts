@@ -313,6 +313,29 @@ test('a failing dupFd makes drain throw Io and leaves the server accepting', asy
   assert.equal(reply.connection, 'close', 'agent: false asks for close itself');
 });
 
+test('a resume while the drain is still duplicating the fd wins: the server keeps accepting', async (t) => {
+  let release: (fd: number) => void = () => {};
+  const app = makeServer();
+  const drainer = new HttpDrain(app.server, {
+    dupFd: () => new Promise<number>((resolve) => (release = resolve)),
+  });
+  await listen(app.server, { port: 0, host: '127.0.0.1' });
+  t.after(() => closeServer(app.server));
+  // The drainer keeps this as its spare for the life of the process.
+  const spare = await dupFdViaChild((app.server as unknown as { _handle: { fd: number } })._handle.fd);
+
+  const drained = drainer.drain({ deadline: soon(5_000), signal: never() });
+  await drainer.resume();
+  release(spare);
+  assert.deepEqual(await drained, { openConnsRemaining: 0, acceptClosed: false });
+  assert.equal(drainer.accepting, true);
+  assert.equal((await request(portOf(app.server), false)).connection, 'close', 'agent: false asks for close');
+  assert.equal(
+    (await request(portOf(app.server), new http.Agent({ keepAlive: true }))).connection,
+    'keep-alive',
+  );
+});
+
 test('clients see no error across handoffs back and forth between two servers on one listening socket', async (t) => {
   const supervisor = await holdListeningSocket();
   t.after(() => supervisor.close());
