@@ -14,13 +14,14 @@ import { HandoffError, ioError } from './errors.js';
  * (uv_tcp_open, no dup), so `net.Server.prototype.close` closes fd 3 — `fstat(3)` fails with EBADF right
  * after. The kernel socket survives (the supervisor holds another fd for it), but this process has lost
  * its way back to it: `resume()` after an aborted handoff could never accept again, and re-listening on
- * the number 3 would wrap whatever file next reuses it. Node cannot stop a listening handle from
- * accepting without closing it (uv_read_stop is a no-op on listeners) and has no dup(). So at its first
+ * the number 3 would wrap whatever file next reuses it. Node offers no way to stop a listening handle's
+ * accepts short of closing it, and no dup(). So at its first
  * drain the drainer keeps a spare duplicate of the listening fd, made by the `dupFd` option (the native
  * layer's dup), and every `resume()` listens on a fresh duplicate of that spare: a failed re-listen never
  * consumes the spare, and no fd number is ever reused after close. Without `dupFd`, `resume()` re-listens
- * on the address the server had (fine for a port or path it bound itself; for an inherited fd it fails
- * with EADDRINUSE while the supervisor holds the port, and says so).
+ * on the address the server had: fine for a port or path it bound itself (though clients are refused
+ * between drain and resume, nobody else holding the socket), while for an inherited fd it fails with
+ * EADDRINUSE as long as the supervisor holds the port, and says so.
  */
 
 /** Options of {@link HttpDrain}. */
@@ -243,7 +244,9 @@ export class HttpDrain {
       conn.quietTimer = undefined;
       // Timers run before the poll phase: a request already in the kernel buffer is read only after this
       // callback. Decide in the check phase, after that read, or the close would reset it.
-      setImmediate(() => this.#closeIfQuiet(socket, conn));
+      setImmediate(() => {
+        if (conn.quietTimer === undefined) this.#closeIfQuiet(socket, conn); // else re-armed meanwhile
+      });
     }, this.#options.drainQuietMs);
   }
 
@@ -301,20 +304,17 @@ function listen(server: Server, target: ListenTarget, backlog: number): Promise<
 function resolveOptions(options: HttpDrainOptions): ResolvedOptions {
   const drainQuietMs = options.drainQuietMs ?? HTTP_DRAIN_DEFAULTS.drainQuietMs;
   const backlog = options.backlog ?? HTTP_DRAIN_DEFAULTS.backlog;
-  if (!Number.isInteger(drainQuietMs) || drainQuietMs < 0)
+  if (!Number.isInteger(drainQuietMs) || drainQuietMs < 0) {
     invalid('drainQuietMs', 'a non-negative integer', drainQuietMs);
+  }
   if (!Number.isInteger(backlog) || backlog < 1) invalid('backlog', 'a positive integer', backlog);
-  if (options.dupFd !== undefined && typeof options.dupFd !== 'function')
+  if (options.dupFd !== undefined && typeof options.dupFd !== 'function') {
     invalid('dupFd', 'a function', options.dupFd);
+  }
   return { drainQuietMs, backlog, dupFd: options.dupFd };
 }
 
 function invalid(option: string, expected: string, value: unknown): never {
-  throw new HandoffError(
-    'InvalidOption',
-    `${option} must be ${expected}, got ${String(value)} (${typeof value})`,
-    {
-      option,
-    },
-  );
+  const message = `${option} must be ${expected}, got ${String(value)} (${typeof value})`;
+  throw new HandoffError('InvalidOption', message, { option });
 }
