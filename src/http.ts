@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import net from 'node:net';
 import type { DrainContext, DrainReport } from './drainable.js';
 import { HandoffError, ioError } from './errors.js';
+import { dupFd as nativeDupFd } from './os.js';
 
 /*
  * Why the fd needs a duplicate (measured on Node 20.20): `server.listen({ fd: 3 })` wraps fd 3 itself
@@ -16,12 +17,10 @@ import { HandoffError, ioError } from './errors.js';
  * its way back to it: `resume()` after an aborted handoff could never accept again, and re-listening on
  * the number 3 would wrap whatever file next reuses it. Node offers no way to stop a listening handle's
  * accepts short of closing it, and no dup(). So at its first
- * drain the drainer keeps a spare duplicate of the listening fd, made by the `dupFd` option (the native
- * layer's dup), and every `resume()` listens on a fresh duplicate of that spare: a failed re-listen never
- * consumes the spare, and no fd number is ever reused after close. Without `dupFd`, `resume()` re-listens
- * on the address the server had: fine for a port or path it bound itself (though clients are refused
- * between drain and resume, nobody else holding the socket), while for an inherited fd it fails with
- * EADDRINUSE as long as the supervisor holds the port, and says so.
+ * drain the drainer keeps a spare duplicate of the listening fd (the native layer's dup), and every
+ * `resume()` listens on a fresh duplicate of that spare: a failed re-listen never consumes the spare, and
+ * no fd number is ever reused after close. This works the same for an inherited fd and for a port or path
+ * the server bound itself.
  */
 
 /** Options of {@link HttpDrain}. */
@@ -33,8 +32,8 @@ export interface HttpDrainOptions {
    */
   readonly drainQuietMs?: number;
   /**
-   * Returns a new fd for the same open socket as `fd` (dup(2)); the drainer owns the returned fd. Needed
-   * for `resume()` to accept again on an inherited listening fd. Default: none (re-listen on the address).
+   * Returns a new fd for the same open socket as `fd` (dup(2)); the drainer owns the returned fd.
+   * Default: the native layer's dupFd. A test seam; there is no reason to replace it in a daemon.
    */
   readonly dupFd?: (fd: number) => number | Promise<number>;
   /**
@@ -51,7 +50,7 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface ResolvedOptions {
   readonly drainQuietMs: number;
-  readonly dupFd: ((fd: number) => number | Promise<number>) | undefined;
+  readonly dupFd: (fd: number) => number | Promise<number>;
   readonly backlog: number;
 }
 
@@ -61,8 +60,6 @@ interface Conn {
   quietTimer: NodeJS.Timeout | undefined;
   bytesReadAtArm: number;
 }
-
-type ListenTarget = { fd: number } | { port: number; host: string } | { path: string };
 
 /**
  * Tracks one `http.Server`'s connections and requests so it can be drained and resumed. Construct it
@@ -82,7 +79,6 @@ export class HttpDrain {
   #settle: ((forced: boolean) => void) | undefined;
   /** A duplicate of the listening fd, kept from the first drain on; resume() listens on dups of it. */
   #spareFd: number | undefined;
-  #address: ListenTarget | undefined;
   /** Bumped by every drain and resume, so one that finishes an await after the other began backs off. */
   #epoch = 0;
 
@@ -129,8 +125,7 @@ export class HttpDrain {
 
   /**
    * Accepts again and stops closing connections: listens on a new duplicate of the fd kept at the first
-   * drain (or on the old address without `dupFd`). Idempotent; a no-op while listening or if it never
-   * listened. A pending drain resolves with the connections still open. Throws `Io` if listening fails.
+   * drain. Idempotent; a no-op while listening or if it never drained. A pending drain resolves with the connections still open. Throws `Io` if listening fails.
    */
   async resume(): Promise<void> {
     const epoch = ++this.#epoch;
@@ -138,16 +133,13 @@ export class HttpDrain {
     for (const conn of this.#conns.values()) clearQuietTimer(conn);
     this.#settle?.(false);
     if (this.#server.listening) return;
-    let target: ListenTarget | undefined = this.#address;
-    if (this.#spareFd !== undefined) {
-      target = { fd: await this.#dup(this.#spareFd) };
-      if (epoch !== this.#epoch) {
-        closeSync(target.fd); // a drain began meanwhile: stay closed
-        return;
-      }
+    if (this.#spareFd === undefined) return;
+    const fd = await this.#dup(this.#spareFd);
+    if (epoch !== this.#epoch) {
+      closeSync(fd); // a drain began meanwhile: stay closed
+      return;
     }
-    if (target === undefined) return;
-    await listen(this.#server, target, this.#options.backlog);
+    await listen(this.#server, fd, this.#options.backlog);
   }
 
   async #runDrain({ deadline, signal }: DrainContext): Promise<DrainReport> {
@@ -183,15 +175,11 @@ export class HttpDrain {
 
   /** Keeps a way back to the listening socket (SAFETY: before closing, so a failed dup leaves us serving). */
   async #keepWayBack(): Promise<void> {
-    if (!this.#options.dupFd) {
-      this.#address = addressOf(this.#server);
-    } else if (this.#spareFd === undefined) {
-      this.#spareFd = await this.#dup(listeningFd(this.#server));
-    }
+    if (this.#spareFd === undefined) this.#spareFd = await this.#dup(listeningFd(this.#server));
   }
 
   async #dup(fd: number): Promise<number> {
-    const dupFd = this.#options.dupFd!;
+    const { dupFd } = this.#options;
     let copy: number;
     try {
       copy = await dupFd(fd);
@@ -276,20 +264,11 @@ function listeningFd(server: Server): number {
   return fd;
 }
 
-function addressOf(server: Server): ListenTarget {
-  const address = server.address();
-  if (typeof address === 'string') return { path: address };
-  if (address === null) throw new HandoffError('Io', 'the server has no address to listen on again');
-  return { port: address.port, host: address.address };
-}
-
-function listen(server: Server, target: ListenTarget, backlog: number): Promise<void> {
+function listen(server: Server, fd: number, backlog: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error) => {
       server.off('listening', onListening);
-      const where = 'fd' in target ? `fd ${target.fd}` : JSON.stringify(target);
-      const hint = 'fd' in target ? '' : ' (an inherited listening fd needs the dupFd option)';
-      reject(ioError(`resume: cannot listen again on ${where}${hint}`, error, 'fd' in target ? target : {}));
+      reject(ioError(`resume: cannot listen again on fd ${fd}`, error, { fd }));
     };
     const onListening = () => {
       server.off('error', onError);
@@ -297,7 +276,7 @@ function listen(server: Server, target: ListenTarget, backlog: number): Promise<
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ ...target, backlog });
+    server.listen({ fd, backlog });
   });
 }
 
@@ -311,7 +290,7 @@ function resolveOptions(options: HttpDrainOptions): ResolvedOptions {
   if (options.dupFd !== undefined && typeof options.dupFd !== 'function') {
     invalid('dupFd', 'a function', options.dupFd);
   }
-  return { drainQuietMs, backlog, dupFd: options.dupFd };
+  return { drainQuietMs, backlog, dupFd: options.dupFd ?? nativeDupFd };
 }
 
 function invalid(option: string, expected: string, value: unknown): never {

@@ -1,6 +1,7 @@
 // The public API of handoff. Re-exports only; internal modules never import from here (STYLE rule 2).
 
 export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
+export { type DaemonApp, type DaemonContext, type RunDaemonOptions, runDaemon } from './daemon.js';
 export type {
   Drainable,
   DrainContext,
@@ -23,6 +24,7 @@ export {
   HandoffEvents,
   HandoffMetric,
 } from './events.js';
+export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions } from './http.js';
 export { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 export { InheritedListeners, type ListenerHandle } from './inherited-listeners.js';
 export { DataDirLock } from './lock.js';

@@ -2,6 +2,7 @@
 // (SPEC §1, §2.1, §5.2, §6). The only importer of the native addon (STYLE rule 4): expected errnos become values,
 // every other failure a HandoffError with the addon's Error as `cause`.
 
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -57,7 +58,15 @@ interface NativeAddon {
 }
 
 // src/os.ts and dist/os.js both sit one level below the package root, next to build/.
-const ADDON_PATH = fileURLToPath(new URL('../build/Release/handoff_native.node', import.meta.url));
+/**
+ * The addon sits in <package root>/build/Release. This file is src/os.ts under tsx and dist/src/os.js once
+ * built, one or two levels below the root: the first candidate that exists wins.
+ */
+const ADDON_PATH =
+  ['../build/Release/handoff_native.node', '../../build/Release/handoff_native.node']
+    .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+    .find((path) => existsSync(path)) ??
+  fileURLToPath(new URL('../build/Release/handoff_native.node', import.meta.url));
 
 const native: NativeAddon = loadAddon();
 

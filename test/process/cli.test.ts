@@ -106,7 +106,8 @@ test('trigger-socket and SIGHUP handoffs commit; upgrade exits 0 committed, 2 ro
 
   const reply = await sendTrigger(s.trigger, 'handoff');
   assert.match(reply.result, /^ok: handoff_id=[0-9a-f-]{36} committed=true abort_reason=None$/);
-  const second = s.servingPids()[1]!;
+  // The supervisor answers on Ready; the successor writes its marker just after: wait for it, bounded.
+  const second = await waitFor(() => s.servingPids()[1], { what: 'the successor to mark itself serving' });
   assert.equal(await askPid(port), second);
   await waitFor(() => !processAlive(first), { what: `the old daemon ${first} to exit` });
 

@@ -1,0 +1,68 @@
+// The kv daemon: a durable key-value store over HTTP that can be handed off to a new build without losing
+// a connection or an acknowledged write. Everything handoff-specific is the runDaemon call below.
+//
+//   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
+//                                   [--fail-at-start]
+//
+// Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
+
+import { parseArgs } from 'node:util';
+import { createLogger, runDaemon } from '../../src/index.js';
+import { createKvApp } from './app.js';
+import { Store } from './store.js';
+
+const { values } = parseArgs({
+  options: {
+    'data-dir': { type: 'string' },
+    'control-socket': { type: 'string' },
+    port: { type: 'string', default: '8080' },
+    host: { type: 'string', default: '127.0.0.1' },
+    'build-id': { type: 'string', default: `kv-${process.env.npm_package_version ?? 'dev'}` },
+    'fail-at-start': { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'info' },
+  },
+});
+
+const dataDir = values['data-dir'];
+const controlPath = values['control-socket'];
+if (!dataDir || !controlPath) {
+  process.stderr.write('kv: --data-dir and --control-socket are required\n');
+  process.exit(64);
+}
+const buildId = values['build-id'];
+const logger = createLogger('kv', values['log-level']);
+
+await runDaemon({
+  dataDir,
+  controlPath,
+  buildId,
+  logger,
+  async start(context) {
+    if (values['fail-at-start']) {
+      // A broken build, for the demo: it dies before it could serve, and the handoff rolls back.
+      throw new Error('this build is broken on purpose (--fail-at-start)');
+    }
+    const store = await Store.open(context.dataDir);
+    const app = createKvApp({ store, buildId });
+    const inherited = context.takeListener('http');
+    await new Promise<void>((resolve, reject) => {
+      app.server.once('error', reject);
+      app.server.listen(
+        inherited ?? { port: Number(values.port), host: values.host, backlog: 4096 },
+        resolve,
+      );
+    });
+    logger.info(
+      { role: context.role, revision: store.revision, listening: app.readiness().listeningOn },
+      'kv serving',
+    );
+    return {
+      drainable: app.drainable,
+      readiness: () => app.readiness(),
+      async stop() {
+        await app.drainer.drain({ deadline: Date.now() + 5000, signal: AbortSignal.timeout(5000) });
+        await store.close();
+      },
+    };
+  },
+});
