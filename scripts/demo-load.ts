@@ -1,0 +1,153 @@
+// HTTP load for the demo: keep-alive writers and readers and new-connection clients against the kv daemon,
+// counting every request by kind and remembering every acknowledged write so it can be read back later.
+
+import http from 'node:http';
+
+export type RequestKind =
+  | 'write (keep-alive)'
+  | 'read (keep-alive)'
+  | 'write (new connection)'
+  | 'read (new connection)';
+
+export interface KindStats {
+  sent: number;
+  ok: number;
+  failed: number;
+  /** Failure reasons and how often each happened. */
+  errors: Record<string, number>;
+}
+
+export interface Sample {
+  /** ms since the load started, when the request was sent */
+  readonly at: number;
+  readonly latencyMs: number;
+  readonly ok: boolean;
+}
+
+const REQUEST_TIMEOUT_MS = 15_000;
+
+export class DemoLoad {
+  readonly stats = new Map<RequestKind, KindStats>();
+  /** key → value of every write the daemon acknowledged (200 with a revision). */
+  readonly acked = new Map<string, string>();
+  readonly samples: Sample[] = [];
+  /** Reads that returned something other than the last acknowledged value. */
+  wrongReads = 0;
+  readonly #port: number;
+  readonly #start = performance.now();
+  readonly #keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  #running = true;
+  #loops: Promise<void>[] = [];
+
+  constructor(port: number) {
+    this.#port = port;
+  }
+
+  /** Starts `writers` + `readers` keep-alive loops and `fresh` new-connection loops. */
+  start(writers: number, readers: number, fresh: number): void {
+    for (let i = 0; i < writers; i++)
+      this.#loops.push(this.#writeLoop(`w${i}`, this.#keepAlive, 'write (keep-alive)'));
+    for (let i = 0; i < readers; i++) this.#loops.push(this.#readLoop(this.#keepAlive, 'read (keep-alive)'));
+    for (let i = 0; i < fresh; i++) {
+      this.#loops.push(this.#writeLoop(`n${i}`, false, 'write (new connection)'));
+      this.#loops.push(this.#readLoop(false, 'read (new connection)'));
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#running = false;
+    await Promise.all(this.#loops);
+    this.#keepAlive.destroy();
+  }
+
+  elapsedMs(): number {
+    return performance.now() - this.#start;
+  }
+
+  /** Reads every acknowledged key back over fresh connections; returns the keys missing or different. */
+  async verify(): Promise<string[]> {
+    const lost: string[] = [];
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+    const entries = [...this.acked];
+    for (let i = 0; i < entries.length; i += 64) {
+      await Promise.all(
+        entries.slice(i, i + 64).map(async ([key, value]) => {
+          const reply = await this.#request('GET', `/kv/${encodeURIComponent(key)}`, undefined, agent).catch(
+            () => undefined,
+          );
+          if (reply?.status !== 200 || reply.body !== value) lost.push(key);
+        }),
+      );
+    }
+    agent.destroy();
+    return lost;
+  }
+
+  async #writeLoop(prefix: string, agent: http.Agent | false, kind: RequestKind): Promise<void> {
+    for (let n = 0; this.#running; n++) {
+      const key = `${prefix}-${n}`;
+      const value = `${key}:${Math.random().toString(36).slice(2)}`;
+      const reply = await this.#timed(kind, () => this.#request('PUT', `/kv/${key}`, value, agent));
+      if (reply?.status === 200 && /"revision":\d+/.test(reply.body)) this.acked.set(key, value);
+    }
+  }
+
+  async #readLoop(agent: http.Agent | false, kind: RequestKind): Promise<void> {
+    while (this.#running) {
+      const keys = [...this.acked.keys()];
+      const key = keys[Math.floor(Math.random() * keys.length)];
+      if (key === undefined) {
+        await this.#timed(kind, () => this.#request('GET', '/healthz', undefined, agent));
+        continue;
+      }
+      const expected = this.acked.get(key);
+      const reply = await this.#timed(kind, () => this.#request('GET', `/kv/${key}`, undefined, agent));
+      if (reply?.status === 200 && reply.body !== expected) this.wrongReads++;
+    }
+  }
+
+  /** Runs one request, counting it under `kind`; returns the reply when it was a 2xx. */
+  async #timed(kind: RequestKind, run: () => Promise<{ status: number; body: string }>) {
+    const stats = this.stats.get(kind) ?? { sent: 0, ok: 0, failed: 0, errors: {} };
+    this.stats.set(kind, stats);
+    stats.sent++;
+    const at = this.elapsedMs();
+    let reason: string | undefined;
+    let reply: { status: number; body: string } | undefined;
+    try {
+      reply = await run();
+      if (reply.status < 200 || reply.status > 299) reason = `HTTP ${reply.status}`;
+    } catch (error) {
+      reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    }
+    const ok = reason === undefined;
+    this.samples.push({ at, latencyMs: this.elapsedMs() - at, ok });
+    if (ok) {
+      stats.ok++;
+      return reply;
+    }
+    stats.failed++;
+    stats.errors[reason!] = (stats.errors[reason!] ?? 0) + 1;
+    return undefined;
+  }
+
+  #request(method: string, path: string, body: string | undefined, agent: http.Agent | false) {
+    return new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request(
+        { host: '127.0.0.1', port: this.#port, method, path, agent, timeout: REQUEST_TIMEOUT_MS },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+          res.on('error', reject);
+        },
+      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+}
