@@ -3,8 +3,9 @@
 // forwards SIGTERM/SIGINT to the daemon before exiting.
 
 import type { ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { dirname } from 'node:path';
 import { isHandoffError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closeFd, closeInheritedFds, listenTcp, listenUnix } from '../os.js';
@@ -52,7 +53,6 @@ export async function runSupervisor(
 
   const daemonSpec = { command: config.binary, args: config.args, env: config.env };
   const keeper = new DaemonKeeper(daemonSpec, listeners, config.restartBackoffMs, logger);
-  await keeper.start();
 
   const stats = { committed: 0, aborted: 0, failed: 0, startedAtUnixMs: Date.now() };
   let lastReport: HandoffReport | undefined;
@@ -138,6 +138,17 @@ export async function runSupervisor(
     socket.end();
   });
 
+  // The daemon starts last, so a failure above leaves nothing running; a daemon that cannot start at all
+  // is an error to report now, not a restart loop.
+  try {
+    await keeper.start();
+  } catch (error) {
+    trigger.close();
+    rmSync(config.triggerSocket, { force: true });
+    for (const listener of listeners) closeFd(listener.fd);
+    throw error;
+  }
+
   const onHup = () => {
     logger.info({ binary: config.binary }, 'SIGHUP: starting a handoff');
     handoff(undefined).catch(() => {});
@@ -203,6 +214,7 @@ async function serveTriggers(
   logger: Logger,
   handle: (line: string, socket: Socket) => Promise<void>,
 ): Promise<Server> {
+  mkdirSync(dirname(path), { recursive: true });
   rmSync(path, { force: true });
   // Half-open: the client ends its side right after the request line, and the reply may come much later.
   const server = createServer({ allowHalfOpen: true }, (socket) => {

@@ -1,0 +1,400 @@
+// One handoff from the supervisor's side (SPEC §5.1): a linear sequence of numbered steps, a journal write
+// after each acknowledged step, a crash point after each send and receive, and a guard that kills the
+// successor on every early exit until it has said Ready.
+
+import type { ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { CrashPoint, crashHere } from '../crash.js';
+import { HandoffError, ioError, isHandoffError } from '../errors.js';
+import { HandoffEvent, type HandoffEventMap, type HandoffEventName, type HandoffEvents } from '../events.js';
+import type { Logger } from '../log.js';
+import { newHandoffId } from '../protocol/handoff-id.js';
+import type { JournalPhase } from '../protocol/journal.js';
+import type { HandoffId, Hello, Message, SealComplete } from '../protocol/messages.js';
+import { PROTO_MAX, PROTO_MIN } from '../protocol/messages.js';
+import { negotiate } from '../protocol/negotiate.js';
+import { FramedConnection } from '../wire.js';
+import { deleteJournal, writeJournal } from './journal.js';
+import type { resolveHandoffSpec, resolveSupervisorOptions } from './options.js';
+import { readPhase, withHeartbeatsTo } from './phase-read.js';
+import { displayBuildId, type HandoffReport, type HandoffStep, PhaseClock } from './report.js';
+import { ChildGuard, spawnInstance } from './spawn.js';
+
+export type HandoffOutcome =
+  | {
+      readonly status: 'committed';
+      readonly handoffId: HandoffId;
+      readonly child: ChildProcess;
+      readonly report: HandoffReport;
+    }
+  | {
+      readonly status: 'aborted';
+      readonly handoffId: HandoffId;
+      readonly reason: string;
+      readonly report: HandoffReport;
+    };
+
+export type Resolved = ReturnType<typeof resolveSupervisorOptions>;
+export type ResolvedSpec = ReturnType<typeof resolveHandoffSpec>;
+
+/** One handoff's state, so each step reads as a line of SPEC §5.1. */
+export class HandoffRun {
+  readonly report: HandoffReport;
+  readonly #opt: Resolved;
+  readonly #spec: ResolvedSpec;
+  readonly #events: HandoffEvents;
+  readonly #log: Logger;
+  readonly #id: HandoffId = newHandoffId();
+  readonly #deadlineAt: number;
+  readonly #clock = new PhaseClock();
+  #o: FramedConnection | undefined;
+  #oVersion = PROTO_MAX;
+  #n: FramedConnection | undefined;
+  #nVersion = PROTO_MAX;
+  #guard: ChildGuard | undefined;
+  #journalPhase: JournalPhase | undefined;
+
+  constructor(options: Resolved, spec: ResolvedSpec, events: HandoffEvents) {
+    this.#opt = options;
+    this.#spec = spec;
+    this.#events = events;
+    this.#log = options.logger;
+    this.#deadlineAt = Date.now() + spec.deadlineMs;
+    this.report = {
+      handoffId: this.#id,
+      status: 'running',
+      startedAtUnixMs: Date.now(),
+      incumbent: {},
+      successor: {},
+      phases: {},
+    };
+  }
+
+  async perform(): Promise<HandoffOutcome> {
+    try {
+      return await this.#steps();
+    } finally {
+      // 11. Any early exit kills the successor; dropping O's connection makes O recover by itself.
+      await this.#guard?.killAndReap();
+      this.#n?.destroy();
+      this.#o?.destroy();
+      this.report.phases.totalMs = this.#clock.total();
+    }
+  }
+
+  async #steps(): Promise<HandoffOutcome> {
+    const opt = this.#opt;
+    const id = this.#id;
+    // 3. Connect to O; read its Hello; negotiate; HelloAck.
+    this.#clock.start();
+    const o = await connectControl(opt.controlPath, opt.writeTimeoutMs);
+    this.#o = o;
+    const oHello = await this.#readHello(o, 'Incumbent');
+    this.#oVersion = negotiate(PROTO_MIN, PROTO_MAX, oHello.protoMin, oHello.protoMax);
+    await o.write({ type: 'HelloAck', protoVersionChosen: this.#oVersion, handoffId: id }, this.#oVersion);
+    this.report.incumbent = { pid: oHello.pid, buildId: displayBuildId(oHello.buildId) };
+    this.report.phases.helloMs = this.#clock.lap();
+    this.#progress('connected');
+    crashHere(CrashPoint.S_AFTER_O_HELLO);
+
+    // 4–5. Spawn N and shake hands. A successor that cannot get this far is a failed build: roll back (O has
+    // done nothing yet; it ends its session when we drop the connection) rather than fail the supervisor.
+    let spawned: Awaited<ReturnType<typeof spawnInstance>>;
+    try {
+      spawned = await this.#startSuccessor(o);
+    } catch (error) {
+      if (!isHandoffError(error)) throw error;
+      await this.#abortSuccessor(`successor failed before its handshake: ${error.message}`);
+      return this.#aborted(`successor failed before its handshake: ${error.message}`);
+    }
+    const n = this.#n!;
+    await this.#journal('Negotiating');
+
+    // 6. PrepareHandoff → Drained, within the drain budget plus wire slack.
+    this.#clock.start();
+    const deadlineMs = Math.max(opt.minReadTimeoutMs, this.#deadlineAt - Date.now());
+    const { drainGraceMs } = this.#spec;
+    this.#emit(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs });
+    this.#progress('prepare');
+    await o.write(
+      {
+        type: 'PrepareHandoff',
+        handoffId: id,
+        successorPid: spawned.pid,
+        deadlineMs: BigInt(deadlineMs),
+        drainGraceMs: BigInt(drainGraceMs),
+      },
+      this.#oVersion,
+    );
+    crashHere(CrashPoint.S_AFTER_PREPARE_SENT);
+    const drained = await withHeartbeatsTo(n, this.#nVersion, opt.heartbeatIntervalMs, () =>
+      readPhase(o, drainGraceMs + opt.wireSlackMs, 'Drained', (m) => m.type === 'Drained', opt),
+    );
+    this.report.phases.drainMs = this.#clock.lap();
+    if (drained.type === 'Drained') {
+      const { openConnsRemaining, acceptClosed } = drained;
+      this.#emit(HandoffEvent.DRAINED, {
+        handoffId: id,
+        drainMs: this.report.phases.drainMs,
+        openConnsRemaining,
+        acceptClosed,
+      });
+    }
+    this.#progress('drained');
+    crashHere(CrashPoint.S_AFTER_DRAINED_RECV);
+    await this.#journal('Draining');
+
+    // 7. SealRequest → SealComplete or SealFailed, until the total deadline plus slack.
+    this.#clock.start();
+    this.#emit(HandoffEvent.SEAL, { handoffId: id });
+    await o.write({ type: 'SealRequest', handoffId: id }, this.#oVersion);
+    crashHere(CrashPoint.S_AFTER_SEAL_REQUEST_SENT);
+    let sealReply: Message;
+    try {
+      sealReply = await withHeartbeatsTo(n, this.#nVersion, opt.heartbeatIntervalMs, () =>
+        readPhase(
+          o,
+          this.#deadlineAt - Date.now() + opt.wireSlackMs,
+          'SealComplete',
+          (m) => (m.type === 'SealComplete' || m.type === 'SealFailed') && m.handoffId === id,
+          opt,
+        ),
+      );
+    } catch (error) {
+      if (!isHandoffError(error, 'Timeout')) throw error;
+      // O neither sealed nor failed in time: N must not begin. O recovers when we drop its connection.
+      await this.#abortSuccessor('seal phase timed out');
+      await this.#clearJournal();
+      throw new HandoffError(
+        'Timeout',
+        `the incumbent did not seal in time: ${error.message}`,
+        {
+          what: 'SealComplete',
+        },
+        { cause: error },
+      );
+    }
+    this.report.phases.sealMs = this.#clock.lap();
+    if (sealReply.type === 'SealFailed') {
+      // O kept the flock and has resumed already: nothing to undo there.
+      const reason = `seal failed: ${sealReply.error}`;
+      await this.#abortSuccessor(reason);
+      await this.#clearJournal();
+      return this.#aborted(reason);
+    }
+    const sealed = sealReply as SealComplete;
+    this.#emit(HandoffEvent.SEAL_COMPLETE, {
+      handoffId: id,
+      sealMs: this.report.phases.sealMs,
+      lastRevisionPerShard: sealed.lastRevisionPerShard,
+    });
+    this.#progress('sealed');
+
+    // 8. O sealed and released the flock: Begin, then wait for Ready until the total deadline plus slack.
+    crashHere(CrashPoint.S_AFTER_SEAL_COMPLETE_RECV);
+    await this.#journal('Sealing');
+    this.#clock.start();
+    let ready: Message;
+    try {
+      await n.write({ type: 'Begin', handoffId: id }, this.#nVersion);
+      this.#progress('begin');
+      crashHere(CrashPoint.S_AFTER_BEGIN_SENT);
+      await this.#journal('AwaitingReady');
+      ready = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
+        readPhase(
+          n,
+          Math.max(opt.minReadTimeoutMs, this.#deadlineAt - Date.now()) + opt.wireSlackMs,
+          'Ready',
+          (m) => m.type === 'Ready',
+          opt,
+        ),
+      );
+    } catch (error) {
+      return this.#rollBackAfterSeal(readyFailureReason(error));
+    }
+    if (ready.type !== 'Ready') return this.#rollBackAfterSeal(`expected Ready, got ${ready.type}`);
+    if (ready.handoffId !== id) {
+      return this.#rollBackAfterSeal(
+        `Ready carries wrong handoff id: got ${ready.handoffId}, expected ${id}`,
+      );
+    }
+    this.report.phases.beginToReadyMs = this.#clock.lap();
+    this.#emit(HandoffEvent.READY, {
+      handoffId: id,
+      beginToReadyMs: this.report.phases.beginToReadyMs,
+      healthzOk: ready.healthzOk,
+      listeningOn: ready.listeningOn,
+      advertisedRevisionPerShard: ready.advertisedRevisionPerShard,
+    });
+    crashHere(CrashPoint.S_AFTER_READY_RECV);
+    // [beyond] gates, both before the guard is disarmed, so a failed gate still rolls back.
+    if (!ready.healthzOk && !this.#spec.allowUnhealthy) {
+      return this.#rollBackAfterSeal('successor reported healthzOk=false');
+    }
+    if (
+      this.#spec.verifyRevisions &&
+      !sameRevisions(ready.advertisedRevisionPerShard, sealed.lastRevisionPerShard)
+    ) {
+      return this.#rollBackAfterSeal(
+        `successor advertised revisions [${ready.advertisedRevisionPerShard.join(', ')}] but the incumbent sealed [${sealed.lastRevisionPerShard.join(', ')}]`,
+      );
+    }
+    this.#progress('ready');
+
+    // 9. Disarm the guard first: from here N is the service and must survive whatever happens to O.
+    this.#guard!.disarm();
+    this.#emit(HandoffEvent.COMMIT, { handoffId: id, totalMs: this.#clock.total() });
+    try {
+      await o.write({ type: 'Commit', handoffId: id }, this.#oVersion);
+    } catch (error) {
+      this.#log.warn(
+        { err: error, handoffId: id },
+        'Commit did not reach the incumbent; the successor serves anyway',
+      );
+    }
+    crashHere(CrashPoint.S_AFTER_COMMIT_SENT);
+    try {
+      await this.#journal('Committed');
+    } catch (error) {
+      this.#log.warn({ err: error, handoffId: id }, 'could not journal the commit');
+    }
+    await this.#clearJournal();
+    crashHere(CrashPoint.S_AFTER_JOURNAL_CLEAR);
+    this.report.status = 'committed';
+    this.report.phases.totalMs = this.#clock.total();
+    this.#progress('committed');
+    return { status: 'committed', handoffId: id, child: spawned.child, report: this.report };
+  }
+
+  /** Steps 4–5: spawn N with the listeners and the control channel, guard it, and take its Hello. */
+  async #startSuccessor(o: FramedConnection): Promise<Awaited<ReturnType<typeof spawnInstance>>> {
+    const opt = this.#opt;
+    const id = this.#id;
+    // 4. Spawn N with the listeners and the control channel; guard it; libuv closed our copy of N's end.
+    this.#clock.start();
+    const spawned = await spawnInstance('successor', this.#spec.instance, opt.listeners);
+    this.#guard = new ChildGuard(spawned.child);
+    const n = new FramedConnection(spawned.control!, {
+      writeTimeoutMs: opt.writeTimeoutMs,
+      peer: `successor pid ${spawned.pid}`,
+    });
+    this.#n = n;
+    this.report.successor = { pid: spawned.pid };
+    this.#progress('spawned');
+    crashHere(CrashPoint.S_AFTER_SPAWN_SUCCESSOR);
+
+    // 5. N's Hello: role Successor and the pid we spawned; negotiate; HelloAck.
+    const nHello = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
+      this.#readHello(n, 'Successor'),
+    );
+    if (nHello.pid !== spawned.pid) {
+      throw new HandoffError(
+        'PidMismatch',
+        `successor announced pid ${nHello.pid}, but we spawned pid ${spawned.pid}`,
+        {
+          expected: spawned.pid,
+          announced: nHello.pid,
+        },
+      );
+    }
+    this.#nVersion = negotiate(PROTO_MIN, PROTO_MAX, nHello.protoMin, nHello.protoMax);
+    await n.write({ type: 'HelloAck', protoVersionChosen: this.#nVersion, handoffId: id }, this.#nVersion);
+    this.report.successor.buildId = displayBuildId(nHello.buildId);
+    this.report.phases.spawnToHelloMs = this.#clock.lap();
+    crashHere(CrashPoint.S_AFTER_N_HELLO);
+    return spawned;
+  }
+
+  /** 10. A failure in the Ready phase: abort and kill N, then tell O to re-take the flock and resume. */
+  async #rollBackAfterSeal(reason: string): Promise<HandoffOutcome> {
+    await this.#abortSuccessor(reason);
+    // A failure to reach O here is an error: O then recovers on its own when the connection drops.
+    await this.#o!.write({ type: 'ResumeAfterAbort', handoffId: this.#id }, this.#oVersion);
+    this.#emit(HandoffEvent.RESUME, { handoffId: this.#id, reason });
+    await this.#journal('ResumingAfterAbort');
+    await this.#clearJournal();
+    return this.#aborted(reason);
+  }
+
+  /** Best-effort Abort to N, then kill and reap it (its flock, if it took one, dies with it). */
+  async #abortSuccessor(reason: string): Promise<void> {
+    this.#emit(HandoffEvent.ABORT, { handoffId: this.#id, reason });
+    try {
+      await this.#n?.write({ type: 'Abort', handoffId: this.#id, reason }, this.#nVersion);
+    } catch (error) {
+      this.#log.debug({ err: error }, 'Abort did not reach the successor');
+    }
+    await this.#guard?.killAndReap();
+  }
+
+  #aborted(reason: string): HandoffOutcome {
+    this.report.status = 'aborted';
+    this.report.reason = reason;
+    this.report.phases.totalMs = this.#clock.total();
+    this.#progress('aborted');
+    return { status: 'aborted', handoffId: this.#id, reason, report: this.report };
+  }
+
+  async #readHello(conn: FramedConnection, role: Hello['role']): Promise<Hello> {
+    const { message } = await conn.read(this.#opt.helloReadTimeoutMs, 'peer Hello');
+    if (message.type !== 'Hello') {
+      throw new HandoffError('UnexpectedMessage', `expected Hello from ${conn.peer}, got ${message.type}`, {
+        what: message.type,
+      });
+    }
+    if (message.role !== role) {
+      throw new HandoffError('Protocol', `${conn.peer} announced role ${message.role}, expected ${role}`);
+    }
+    return message;
+  }
+
+  async #journal(phase: JournalPhase): Promise<void> {
+    const path = this.#opt.journalPath;
+    if (!path) return;
+    this.#journalPhase = phase;
+    await writeJournal(path, {
+      handoffId: this.#id,
+      phase,
+      incumbentPid: this.report.incumbent.pid ?? 0,
+      successorPid: this.report.successor.pid,
+      startedAtUnixMs: BigInt(this.report.startedAtUnixMs),
+    });
+  }
+
+  async #clearJournal(): Promise<void> {
+    if (this.#opt.journalPath && this.#journalPhase) await deleteJournal(this.#opt.journalPath);
+  }
+
+  #emit<E extends HandoffEventName>(event: E, payload: HandoffEventMap[E]): void {
+    this.#events.emit(event, payload);
+    this.#log.info({ event, ...payload }, event);
+  }
+
+  #progress(step: HandoffStep): void {
+    this.#spec.onProgress?.(step, this.report);
+  }
+}
+
+export async function connectControl(path: string, writeTimeoutMs: number): Promise<FramedConnection> {
+  const socket = createConnection(path);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+  } catch (error) {
+    socket.destroy();
+    throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
+  }
+  return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
+}
+
+function readyFailureReason(error: unknown): string {
+  if (isHandoffError(error, 'Timeout')) return 'ready phase timed out waiting for Ready';
+  if (isHandoffError(error, 'UnexpectedMessage')) return `expected Ready, got ${error.details.what}`;
+  return `ready read failed: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+function sameRevisions(a: readonly bigint[], b: readonly bigint[]): boolean {
+  return a.length === b.length && a.every((value, i) => value === b[i]);
+}
