@@ -87,7 +87,7 @@ export class HandoffRun {
     const id = this.#id;
     // 3. Connect to O; read its Hello; negotiate; HelloAck.
     this.#clock.start();
-    const o = await connectControl(opt.controlPath, opt.writeTimeoutMs);
+    const o = await connectControl(opt.controlPath, opt.writeTimeoutMs, opt.helloReadTimeoutMs);
     this.#o = o;
     const oHello = await this.#readHello(o, 'Incumbent');
     this.#oVersion = negotiate(PROTO_MIN, PROTO_MAX, oHello.protoMin, oHello.protoMax);
@@ -375,18 +375,39 @@ export class HandoffRun {
   }
 }
 
-export async function connectControl(path: string, writeTimeoutMs: number): Promise<FramedConnection> {
-  const socket = createConnection(path);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
-    });
-  } catch (error) {
-    socket.destroy();
-    throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
+/** How often connectControl retries while the control path has no listener. */
+const CONNECT_RETRY_MS = 25;
+
+/**
+ * Connects to the incumbent's control socket. The path can briefly lead nowhere: between a Commit (the old
+ * incumbent closes its listener) and the new incumbent binding the path right after its Ready, or while a
+ * restarted daemon starts. ECONNREFUSED and ENOENT are therefore retried every 25 ms for up to
+ * `retryForMs`; anything else, or the same error after that, is `Io` naming the path.
+ */
+export async function connectControl(
+  path: string,
+  writeTimeoutMs: number,
+  retryForMs = 0,
+): Promise<FramedConnection> {
+  const giveUpAt = Date.now() + retryForMs;
+  for (;;) {
+    const socket = createConnection(path);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('error', reject);
+      });
+      return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
+    } catch (error) {
+      socket.destroy();
+      const code = (error as NodeJS.ErrnoException).code;
+      const nobodyThere = code === 'ECONNREFUSED' || code === 'ENOENT';
+      if (!nobodyThere || Date.now() >= giveUpAt) {
+        throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
+      }
+      await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
+    }
   }
-  return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
 }
 
 function readyFailureReason(error: unknown): string {

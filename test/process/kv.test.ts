@@ -1,0 +1,102 @@
+// The example kv daemon under `handoff run`, end to end: 20 handoffs under read and write load, then every
+// acknowledged write read back, and a handoff to a build that fails at start rolls back by itself.
+
+import assert from 'node:assert/strict';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type TestContext, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { DemoLoad } from '../../scripts/demo-load.js';
+import { sendTrigger } from '../../src/cli/trigger.js';
+import type { HandoffReport } from '../../src/supervisor/report.js';
+import { REPO_ROOT, spawnChild, sweepAfter } from '../helpers/spawn-child.js';
+import { tempDir } from '../helpers/temp-dir.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+const KV = fileURLToPath(new URL('../../examples/kv/daemon.ts', import.meta.url));
+
+async function startKvUnderSupervisor(t: TestContext) {
+  const dir = tempDir(t, 'handoff-kv-');
+  const data = join(dir, 'data');
+  const control = join(dir, 'control.sock');
+  const trigger = join(dir, 'trigger.sock');
+  const config = join(dir, 'handoff.toml');
+  const kvArgs = [
+    '--import',
+    'tsx',
+    KV,
+    '--data-dir',
+    data,
+    '--control-socket',
+    control,
+    '--log-level',
+    'warn',
+  ];
+  writeFileSync(
+    config,
+    [
+      `control_socket = "${control}"`,
+      `binary = "${process.execPath}"`,
+      `args = ${JSON.stringify(kvArgs)}`,
+      `trigger_socket = "${trigger}"`,
+      'verify_revisions = true',
+      'log_level = "warn"',
+      '[[listeners]]',
+      'name = "http"',
+      'addr = "127.0.0.1:0"',
+      '[env]',
+      `HANDOFF_KV_TEST = "${dir}"`,
+    ].join('\n'),
+  );
+  const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
+    cwd: REPO_ROOT,
+  });
+  // The kv daemons run in their own process groups: sweep them after the supervisor is killed.
+  sweepAfter(t, `HANDOFF_KV_TEST=${dir}`);
+  const port = await waitFor(
+    async () => {
+      if (!existsSync(trigger)) return undefined;
+      const status = (await sendTrigger(trigger, 'status')).status as {
+        daemon?: { controlSocketAnswers: boolean };
+        listeners: Array<{ addr: string }>;
+      };
+      return status.daemon?.controlSocketAnswers
+        ? Number(status.listeners[0]!.addr.split(':').at(-1))
+        : undefined;
+    },
+    { what: 'the kv daemon to serve', timeoutMs: 20_000, diagnostics: () => supervisor.tail() },
+  );
+  return { port, trigger, supervisor };
+}
+
+test('the kv daemon keeps every acknowledged write across 20 handoffs under load, with no failed request', async (t) => {
+  const { port, trigger, supervisor } = await startKvUnderSupervisor(t);
+  const load = new DemoLoad(port);
+  load.start(3, 2, 1);
+  t.after(() => load.stop());
+  await waitFor(() => load.acked.size >= 50, { what: 'writes to flow' });
+  const reports: HandoffReport[] = [];
+  for (let i = 0; i < 20; i++) {
+    const before = load.acked.size;
+    const reply = await sendTrigger(trigger, 'handoff --stream');
+    const report = reply.report as HandoffReport;
+    reports.push(report);
+    assert.equal(
+      report.status,
+      'committed',
+      `handoff ${i}: ${report.reason ?? reply.result}\n${supervisor.tail()}`,
+    );
+    // Some load between handoffs, so every successor takes writes before it is replaced.
+    await waitFor(() => load.acked.size >= before + 20, { what: `writes after handoff ${i}` });
+  }
+  const broken = await sendTrigger(trigger, 'handoff --stream /bin/false');
+  assert.equal((broken.report as HandoffReport).status, 'aborted', 'a build that exits at once rolls back');
+  await load.stop();
+  const failed = [...load.stats.entries()].filter(([, s]) => s.failed > 0);
+  assert.deepEqual(failed, [], 'no request failed');
+  assert.equal(load.wrongReads, 0);
+  const lost = await load.verify();
+  assert.deepEqual(lost, [], `${lost.length} of ${load.acked.size} acknowledged writes lost`);
+  assert.ok(load.acked.size > 400, `only ${load.acked.size} writes were acknowledged`);
+});
