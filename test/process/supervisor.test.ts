@@ -3,7 +3,7 @@
 // incumbent holding the flock, answering on the listener and owning the control path, and no successor left.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { type TestContext, test } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
 import { newHandoffId } from '../../src/protocol/handoff-id.js';
@@ -12,21 +12,9 @@ import type { HandoffSpec } from '../../src/supervisor/options.js';
 import type { HandoffOutcome } from '../../src/supervisor/supervisor.js';
 import { FakeSupervisor } from '../helpers/fake-supervisor.js';
 import { HandoffFixture } from '../helpers/handoff-fixture.js';
+import { openFds } from '../helpers/proc.js';
 import { type Child, processAlive } from '../helpers/spawn-child.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-/** This process's open fds and what they point at (the directory listing's own fd is left out). */
-function openFds(): string {
-  const fds: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      fds.push(`${fd}->${readlinkSync(`/proc/self/fd/${fd}`)}`);
-    } catch {
-      // the fd readdir used, closed by now
-    }
-  }
-  return fds.join(' ');
-}
 
 /** The state every rollback must return to: the old incumbent alone owns everything and serves. */
 async function assertIncumbentBack(
