@@ -22,6 +22,12 @@ export const SUPERVISOR_FIXTURE = fileURLToPath(
   new URL('../process/fixtures/supervisor.ts', import.meta.url),
 );
 
+/**
+ * A backstop per scenario: each wait inside one is bounded already (a handoff by its deadline, the rest
+ * by waitFor), so this only turns a harness bug into a failure instead of a hang. About 10× a scenario.
+ */
+export const SCENARIO_TIMEOUT_MS = 60_000;
+
 /** Exit codes of the fixture supervisor. */
 export const SupervisorExit = Object.freeze({ committed: 0, aborted: 2, error: 3, crashed: 99 });
 
@@ -48,10 +54,6 @@ export class SupervisorRun {
 
   constructor(child: Child) {
     this.child = child;
-  }
-
-  get exited(): Promise<ExitStatus> {
-    return this.child.exited;
   }
 
   /** Its JSON lines so far (the library's log lines on stderr are told apart by having no `kind`). */
@@ -148,6 +150,19 @@ export class CrashHarness {
     return new SupervisorRun(child);
   }
 
+  /** Waits (bounded) until `child` has exited and returns how; fails with its output tail otherwise. */
+  exited(child: Child, timeoutMs = 20_000): Promise<ExitStatus> {
+    const { process: proc } = child;
+    return waitFor(
+      () =>
+        (proc.exitCode !== null || proc.signalCode !== null) && {
+          code: proc.exitCode,
+          signal: proc.signalCode,
+        },
+      { what: `pid ${child.pid} to exit`, timeoutMs, diagnostics: () => this.diagnostics() },
+    );
+  }
+
   /** The contents of `crashed-<role>.marker`, or undefined when that role did not crash. */
   crashMarker(role: CrashRole): string | undefined {
     const path = join(this.f.markerDir, `crashed-${role}.marker`);
@@ -224,7 +239,8 @@ export class CrashHarness {
     if (outcome.status !== 'committed') throw new Error('unreachable');
     this.f.adopt(outcome.child);
     assert.equal(outcome.report.incumbent.pid, from, 'the follow-up handed off from the serving instance');
-    if (fromChild) assert.deepEqual(await fromChild.exited, { code: 0, signal: null }, fromChild.tail());
+    if (fromChild)
+      assert.deepEqual(await this.exited(fromChild), { code: 0, signal: null }, fromChild.tail());
     else await this.gone(from, 'the previous incumbent');
     const n = outcome.child.pid!;
     assert.equal(await this.converged(n), n);

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { CrashPoint, type CrashPointName } from '../../src/crash.js';
 import type { JournalPhase } from '../../src/protocol/journal.js';
-import { CrashHarness, SupervisorExit } from '../helpers/crash-harness.js';
+import { CrashHarness, SCENARIO_TIMEOUT_MS, SupervisorExit } from '../helpers/crash-harness.js';
 import { processAlive } from '../helpers/spawn-child.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -120,14 +120,16 @@ const supervisorCrashes: SupervisorCrash[] = [
 
 for (const row of supervisorCrashes) {
   const variant = row.variant ? ` (${row.variant.name})` : '';
-  test(`supervisor crash at ${row.point}${variant} → ${row.server === 'either' ? 'O or N' : row.server} serves alone, journal ${row.journal ?? 'none'}; a follow-up commits`, async (t) => {
+  test(`supervisor crash at ${row.point}${variant} → ${row.server === 'either' ? 'O or N' : row.server} serves alone, journal ${row.journal ?? 'none'}; a follow-up commits`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent();
     const run = h.runSupervisor({
       crashAt: row.point,
       ...(row.variant && { successorEnv: row.variant.successorEnv }),
     });
-    h.assertCrashed(await run.exited, 'supervisor', row.point, run.child);
+    h.assertCrashed(await h.exited(run.child), 'supervisor', row.point, run.child);
     await run.line(
       'progress',
       (l) => l.step === (row.point === CrashPoint.S_AFTER_O_HELLO ? 'connected' : 'spawned'),
@@ -150,7 +152,7 @@ for (const row of supervisorCrashes) {
       assert.deepEqual(h.marker('resume-called'), row.oResumes ? [o.pid] : []);
     } else if (row.server === 'N') {
       assert.ok(n !== undefined);
-      assert.deepEqual(await o.exited, { code: row.oExit, signal: null }, o.tail());
+      assert.deepEqual(await h.exited(o), { code: row.oExit, signal: null }, o.tail());
       winner = await h.converged(n);
       assert.deepEqual(successorMarkers(), row.successorMarkers);
       if (row.oExit === 1) assert.match(o.output(), new RegExp(`data-dir lock on .* held by pid ${n}`));
@@ -165,7 +167,7 @@ for (const row of supervisorCrashes) {
       winner = await h.converged();
       t.diagnostic(`race outcome: ${winner === n ? 'N' : 'O'} won`);
       if (winner === n) {
-        assert.deepEqual(await o.exited, { code: row.oExit, signal: null }, o.tail());
+        assert.deepEqual(await h.exited(o), { code: row.oExit, signal: null }, o.tail());
         assert.match(o.output(), new RegExp(`data-dir lock on .* held by pid ${n}`));
         assert.deepEqual(successorMarkers(), ALL_STEPS);
       } else {
@@ -203,11 +205,17 @@ const successorCrashes: Array<{ point: CrashPointName; reason: RegExp }> = [
 ];
 
 for (const row of successorCrashes) {
-  test(`successor crash at ${row.point} → aborted (exit 2), N reaped, O serves with the flock; a follow-up commits`, async (t) => {
+  test(`successor crash at ${row.point} → aborted (exit 2), N reaped, O serves with the flock; a follow-up commits`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent();
     const run = h.runSupervisor({ crashAtForN: row.point });
-    assert.deepEqual(await run.exited, { code: SupervisorExit.aborted, signal: null }, run.child.tail(40));
+    assert.deepEqual(
+      await h.exited(run.child),
+      { code: SupervisorExit.aborted, signal: null },
+      run.child.tail(40),
+    );
     const outcome = await run.line('outcome');
     assert.equal(outcome.status, 'aborted');
     assert.match(String((outcome.report as { reason?: string }).reason), row.reason);
@@ -260,12 +268,18 @@ const incumbentCrashes: IncumbentCrash[] = [
 
 for (const row of incumbentCrashes) {
   const committed = row.supervisorExit === SupervisorExit.committed;
-  test(`incumbent crash at ${row.point} → supervisor exit ${row.supervisorExit}, ${committed ? 'N serves' : 'flock free, a cold start takes over'}; a follow-up commits`, async (t) => {
+  test(`incumbent crash at ${row.point} → supervisor exit ${row.supervisorExit}, ${committed ? 'N serves' : 'flock free, a cold start takes over'}; a follow-up commits`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(row.point);
     const run = h.runSupervisor();
-    h.assertCrashed(await o.exited, 'incumbent', row.point, o);
-    assert.deepEqual(await run.exited, { code: row.supervisorExit, signal: null }, run.child.tail(40));
+    h.assertCrashed(await h.exited(o), 'incumbent', row.point, o);
+    assert.deepEqual(
+      await h.exited(run.child),
+      { code: row.supervisorExit, signal: null },
+      run.child.tail(40),
+    );
     assert.equal((await run.line('outcome')).status, committed ? 'committed' : 'error');
     const n = run.successorPid();
     assert.ok(n !== undefined);
@@ -287,11 +301,17 @@ for (const row of incumbentCrashes) {
 
 // seal() fails once: O sends SealFailed, keeps the flock throughout and resumes; S aborts (exit 2), kills N
 // and clears the journal. The observer must never see the flock leave O. A retry then commits.
-test('a failed seal keeps the incumbent alive with the flock throughout → aborted; a follow-up commits', async (t) => {
+test('a failed seal keeps the incumbent alive with the flock throughout → aborted; a follow-up commits', {
+  timeout: SCENARIO_TIMEOUT_MS,
+}, async (t) => {
   const h = new CrashHarness(t);
   const o = await h.startIncumbent(undefined, { HANDOFF_SEAL_FAILS_ONCE: '1' });
   const run = h.runSupervisor();
-  assert.deepEqual(await run.exited, { code: SupervisorExit.aborted, signal: null }, run.child.tail(40));
+  assert.deepEqual(
+    await h.exited(run.child),
+    { code: SupervisorExit.aborted, signal: null },
+    run.child.tail(40),
+  );
   const outcome = await run.line('outcome');
   assert.equal((outcome.report as { reason?: string }).reason, 'seal failed: injected seal failure');
   const n = run.successorPid();
@@ -308,24 +328,31 @@ test('a failed seal keeps the incumbent alive with the flock throughout → abor
 // Journal recovery: a clean run finds no journal and leaves none; a run crashed at s-after-drained-recv
 // leaves Negotiating (and its incumbent resumes); the next supervisor reports that journal, clears it, and
 // its own handoff commits.
-test('a restarted supervisor reports and clears the journal only after a crashed run, then commits', async (t) => {
+test('a restarted supervisor reports and clears the journal only after a crashed run, then commits', {
+  timeout: SCENARIO_TIMEOUT_MS,
+}, async (t) => {
   const h = new CrashHarness(t);
   const o = await h.startIncumbent();
 
   const clean = h.runSupervisor();
   assert.deepEqual(
-    await clean.exited,
+    await h.exited(clean.child),
     { code: SupervisorExit.committed, signal: null },
     clean.child.tail(40),
   );
   assert.deepEqual((await clean.line('journal')).journal, null, 'a first run finds no journal');
   assert.equal(existsSync(h.f.journalPath), false, 'a clean run leaves no journal');
   const n1 = clean.successorPid()!;
-  assert.deepEqual(await o.exited, { code: 0, signal: null });
+  assert.deepEqual(await h.exited(o), { code: 0, signal: null });
   assert.equal(await h.converged(n1), n1);
 
   const crashed = h.runSupervisor({ crashAt: CrashPoint.S_AFTER_DRAINED_RECV });
-  h.assertCrashed(await crashed.exited, 'supervisor', CrashPoint.S_AFTER_DRAINED_RECV, crashed.child);
+  h.assertCrashed(
+    await h.exited(crashed.child),
+    'supervisor',
+    CrashPoint.S_AFTER_DRAINED_RECV,
+    crashed.child,
+  );
   assert.deepEqual((await crashed.line('journal')).journal, null);
   assert.equal(await h.journalPhase(), 'Negotiating');
   const n2 = crashed.successorPid()!;
@@ -334,7 +361,7 @@ test('a restarted supervisor reports and clears the journal only after a crashed
 
   const recovery = h.runSupervisor();
   assert.deepEqual(
-    await recovery.exited,
+    await h.exited(recovery.child),
     { code: SupervisorExit.committed, signal: null },
     recovery.child.tail(40),
   );

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
-import { CrashHarness } from '../helpers/crash-harness.js';
+import { CrashHarness, SCENARIO_TIMEOUT_MS } from '../helpers/crash-harness.js';
 import { processAlive } from '../helpers/spawn-child.js';
 
 /** The supervisor's liveness timeout in these tests; every hook below takes three times as long. */
@@ -19,7 +19,9 @@ for (const hook of ['drain', 'seal'] as const) {
 
   // O's hook runs 1500 ms against a 500 ms liveness timeout, with heartbeats every 100 ms
   // (HANDOFF_TIMING=fast): the supervisor hears from O throughout and commits. N serves; O exits 0.
-  test(`a ${hook} three times the liveness timeout commits: the incumbent's heartbeats carry it`, async (t) => {
+  test(`a ${hook} three times the liveness timeout commits: the incumbent's heartbeats carry it`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(undefined, { [knob]: String(HOOK_MS) });
     const outcome = await h.f
@@ -30,7 +32,7 @@ for (const hook of ['drain', 'seal'] as const) {
     h.f.adopt(outcome.child);
     const elapsedMs = outcome.report.phases[hook === 'drain' ? 'drainMs' : 'sealMs'] ?? 0;
     assert.ok(elapsedMs >= HOOK_MS, `${hook} took ${elapsedMs} ms, at least ${HOOK_MS}`);
-    assert.deepEqual(await o.exited, { code: 0, signal: null }, o.tail());
+    assert.deepEqual(await h.exited(o), { code: 0, signal: null }, o.tail());
     const n = outcome.child.pid!;
     assert.equal(await h.converged(n), n);
     h.observer.assertNeverTwo();
@@ -39,7 +41,9 @@ for (const hook of ['drain', 'seal'] as const) {
   // Control: the same hook with O's heartbeats off. The supervisor gives up after one liveness window
   // (an error, not a rollback: O went silent), kills N, and O recovers on the dropped connection —
   // after a drain it resumes; after a seal it re-takes the flock and resumes.
-  test(`the same ${hook} without heartbeats times out after one liveness window and the incumbent recovers`, async (t) => {
+  test(`the same ${hook} without heartbeats times out after one liveness window and the incumbent recovers`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(undefined, { [knob]: String(HOOK_MS), ...NO_HEARTBEATS });
     const supervisor = h.f.supervisor({ livenessTimeoutMs: LIVENESS_MS });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { killGroupAndReap, reaped } from '../../src/supervisor/spawn.js';
+import { killGroupAndReap } from '../../src/supervisor/spawn.js';
 import { CrashHarness } from '../helpers/crash-harness.js';
 import { DAEMON } from '../helpers/handoff-fixture.js';
 import { listProcesses, openFds, type ProcessInfo } from '../helpers/proc.js';
@@ -24,7 +24,9 @@ function describe(processes: readonly ProcessInfo[]): string {
   return processes.map((p) => `${p.pid} (ppid ${p.ppid}, ${p.state}): ${p.cmdline}`).join('\n');
 }
 
-test(`${HANDOFFS} consecutive handoffs all commit, leave no journal, and leak no fd or process`, async (t) => {
+test(`${HANDOFFS} consecutive handoffs all commit, leave no journal, and leak no fd or process`, {
+  timeout: 240_000,
+}, async (t) => {
   const h = new CrashHarness(t);
   // Before anything of the run exists (tsx's esbuild service may already be our child: it stays).
   const fdsBefore = openFds();
@@ -50,14 +52,17 @@ test(`${HANDOFFS} consecutive handoffs all commit, leave no journal, and leak no
     assert.equal(outcome.report.incumbent.pid, incumbentPid, `${what} started from the last successor`);
     assert.equal(existsSync(h.f.journalPath), false, `${what} left no journal`);
     if (previous) {
-      await reaped(previous);
+      await waitFor(() => previous.exitCode !== null || previous.signalCode !== null, {
+        what: `${what}: the old incumbent ${previous.pid} to exit and be reaped`,
+        timeoutMs: 10_000,
+      });
       assert.deepEqual(
         [previous.exitCode, previous.signalCode],
         [0, null],
         `${what}: the old incumbent exited 0`,
       );
     } else {
-      assert.deepEqual(await first.exited, { code: 0, signal: null }, first.tail());
+      assert.deepEqual(await h.exited(first), { code: 0, signal: null }, first.tail());
     }
     incumbentPid = outcome.child.pid!;
   }

@@ -7,7 +7,7 @@ import { type TestContext, test } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
 import type { HandoffReport, HandoffStep } from '../../src/supervisor/report.js';
 import type { HandoffOutcome } from '../../src/supervisor/supervisor.js';
-import { CrashHarness } from '../helpers/crash-harness.js';
+import { CrashHarness, SCENARIO_TIMEOUT_MS } from '../helpers/crash-harness.js';
 
 /** How far past its budget each reply arrives: well inside the 1 s slack. */
 const OVERSHOOT_MS = 150;
@@ -93,7 +93,9 @@ async function timedHandoff(
 
 for (const race of races) {
   // The reply overshoots its budget by 150 ms and is still taken: committed, N serves, O exits 0.
-  test(`${race.name} still commits: the reply arrives inside the wire slack`, async (t: TestContext) => {
+  test(`${race.name} still commits: the reply arrives inside the wire slack`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t: TestContext) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(undefined, race.incumbentEnv);
     const { outcome, at } = await timedHandoff(h, race, 1000);
@@ -105,7 +107,7 @@ for (const race of races) {
     t.diagnostic(`${race.lateStep} after ${lateMs} ms against a budget of ${budgetMs} ms`);
     assert.ok(lateMs >= budgetMs, `the race path ran: ${race.lateStep} came after its budget`);
     assert.ok(lateMs < budgetMs + 1000, 'and inside the slack');
-    assert.deepEqual(await o.exited, { code: 0, signal: null }, o.tail());
+    assert.deepEqual(await h.exited(o), { code: 0, signal: null }, o.tail());
     const n = outcome.child.pid!;
     assert.equal(await h.converged(n), n);
     h.observer.assertNeverTwo();
@@ -113,7 +115,9 @@ for (const race of races) {
 
   // Control: with no slack the same late reply is refused (a timeout, or a rollback in the Ready phase)
   // and the incumbent ends up serving with the flock.
-  test(`${race.name} fails without the wire slack, and the incumbent serves on`, async (t: TestContext) => {
+  test(`${race.name} fails without the wire slack, and the incumbent serves on`, {
+    timeout: SCENARIO_TIMEOUT_MS,
+  }, async (t: TestContext) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(undefined, race.incumbentEnv);
     const { outcome } = await timedHandoff(h, race, 0);
