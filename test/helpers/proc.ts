@@ -2,6 +2,7 @@
 // processes alive now, and the ones that carry a given environment entry (how orphaned fixtures are found).
 
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { processAlive } from './spawn-child.js';
 
 /** This process's open fds and what they point at (the directory listing's own fd is left out). */
 export function openFds(): string {
@@ -51,14 +52,14 @@ export function listProcesses(): ProcessInfo[] {
 }
 
 /**
- * Live (non-zombie) processes whose initial environment holds exactly `entry` (`NAME=value`). A fixture that
+ * Live processes (see `processAlive`) whose initial environment holds exactly `entry` (`NAME=value`). A fixture that
  * outlived whoever spawned it (a successor of a crashed supervisor) is found this way, through a path only
  * its own test uses. Only our own uid's processes are readable, which is all a test starts.
  */
 export function processesWithEnv(entry: string): ProcessInfo[] {
   const found: ProcessInfo[] = [];
   for (const info of listProcesses()) {
-    if (info.state === 'Z' || info.pid === process.pid) continue;
+    if (info.pid === process.pid || !processAlive(info.pid)) continue;
     let environ: string;
     try {
       environ = readFileSync(`/proc/${info.pid}/environ`, 'utf8');
