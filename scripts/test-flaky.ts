@@ -69,7 +69,7 @@ for (let run = 1; run <= runs; run++) {
 
 const totalSeconds = ((performance.now() - startedAt) / 1000).toFixed(0);
 console.log(
-  `\n${runs} runs of ${files.join(' ')} in ${totalSeconds} s; ${passes.size + failures.size} scenarios`,
+  `\n${runs} runs of ${files.join(' ')} in ${totalSeconds} s; ${new Set([...passes.keys(), ...failures.keys()]).size} scenarios`,
 );
 const races = [...raceOutcomes].map(([winner, count]) => `${winner} won ${count}×`).join(', ');
 if (races) console.log(`s-after-begin-sent race: ${races}`);
