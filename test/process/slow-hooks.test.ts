@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
 import { CrashHarness, SCENARIO_TIMEOUT_MS } from '../helpers/crash-harness.js';
+import { openFds } from '../helpers/proc.js';
 import { processAlive } from '../helpers/spawn-child.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** The supervisor's liveness timeout in these tests; every hook below takes three times as long. */
 const LIVENESS_MS = 500;
@@ -46,6 +48,7 @@ for (const hook of ['drain', 'seal'] as const) {
   }, async (t) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(undefined, { [knob]: String(HOOK_MS), ...NO_HEARTBEATS });
+    const fdsBefore = openFds();
     const supervisor = h.f.supervisor({ livenessTimeoutMs: LIVENESS_MS });
     await assert.rejects(supervisor.performHandoff(h.f.successorSpec()), (error: unknown) => {
       assert.ok(isHandoffError(error, 'Timeout'), String(error));
@@ -60,5 +63,9 @@ for (const hook of ['drain', 'seal'] as const) {
     await h.converged(o.pid);
     assert.deepEqual(h.marker('resume-called'), [o.pid]);
     h.observer.assertNeverTwo();
+    await waitFor(() => openFds() === fdsBefore, {
+      what: 'the failed handoff to leave no fd behind (SPEC §1 invariant 6)',
+      diagnostics: () => `before: ${fdsBefore}\nafter:  ${openFds()}`,
+    });
   });
 }

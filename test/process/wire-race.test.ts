@@ -8,6 +8,8 @@ import { isHandoffError } from '../../src/errors.js';
 import type { HandoffReport, HandoffStep } from '../../src/supervisor/report.js';
 import type { HandoffOutcome } from '../../src/supervisor/supervisor.js';
 import { CrashHarness, SCENARIO_TIMEOUT_MS } from '../helpers/crash-harness.js';
+import { openFds } from '../helpers/proc.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 /** How far past its budget each reply arrives: well inside the 1 s slack. */
 const OVERSHOOT_MS = 150;
@@ -120,6 +122,7 @@ for (const race of races) {
   }, async (t: TestContext) => {
     const h = new CrashHarness(t);
     const o = await h.startIncumbent(undefined, race.incumbentEnv);
+    const fdsBefore = openFds();
     const { outcome } = await timedHandoff(h, race, 0);
     if (race.withoutSlack === 'Timeout') {
       assert.ok(isHandoffError(outcome, 'Timeout'), String(outcome));
@@ -132,5 +135,9 @@ for (const race of races) {
     await h.converged(o.pid);
     assert.deepEqual(h.marker('resume-called'), [o.pid]);
     h.observer.assertNeverTwo();
+    await waitFor(() => openFds() === fdsBefore, {
+      what: 'the failed handoff to leave no fd behind (SPEC §1 invariant 6)',
+      diagnostics: () => `before: ${fdsBefore}\nafter:  ${openFds()}`,
+    });
   });
 }
