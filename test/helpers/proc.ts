@@ -51,6 +51,22 @@ export function listProcesses(): ProcessInfo[] {
   return all;
 }
 
+/** The environment `pid` was started with (/proc/<pid>/environ), or an empty object when unreadable. */
+export function processEnv(pid: number): Record<string, string> {
+  let environ: string;
+  try {
+    environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
+  } catch {
+    return {};
+  }
+  const env: Record<string, string> = {};
+  for (const entry of environ.split('\0')) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+  return env;
+}
+
 /**
  * Live processes (see `processAlive`) whose initial environment holds exactly `entry` (`NAME=value`). A fixture that
  * outlived whoever spawned it (a successor of a crashed supervisor) is found this way, through a path only
@@ -60,13 +76,8 @@ export function processesWithEnv(entry: string): ProcessInfo[] {
   const found: ProcessInfo[] = [];
   for (const info of listProcesses()) {
     if (info.pid === process.pid || !processAlive(info.pid)) continue;
-    let environ: string;
-    try {
-      environ = readFileSync(`/proc/${info.pid}/environ`, 'utf8');
-    } catch {
-      continue;
-    }
-    if (environ.split('\0').includes(entry)) found.push(info);
+    const eq = entry.indexOf('=');
+    if (processEnv(info.pid)[entry.slice(0, eq)] === entry.slice(eq + 1)) found.push(info);
   }
   return found;
 }

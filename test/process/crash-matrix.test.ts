@@ -6,9 +6,10 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { CrashPoint, type CrashPointName } from '../../src/crash.js';
+import { CrashEnv, CrashPoint, type CrashPointName } from '../../src/crash.js';
 import type { JournalPhase } from '../../src/protocol/journal.js';
 import { CrashHarness, SCENARIO_TIMEOUT_MS, SupervisorExit } from '../helpers/crash-harness.js';
+import { processEnv } from '../helpers/proc.js';
 import { processAlive } from '../helpers/spawn-child.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -155,6 +156,10 @@ for (const row of supervisorCrashes) {
       assert.deepEqual(await h.exited(o), { code: row.oExit, signal: null }, o.tail());
       winner = await h.converged(n);
       assert.deepEqual(successorMarkers(), row.successorMarkers);
+      // SPEC §8: the supervisor's own crash point (and role) never reach its children by inheritance.
+      const nEnv = processEnv(n);
+      assert.equal(nEnv.HANDOFF_MARKER_DIR, h.f.markerDir, 'N’s environment is readable');
+      assert.deepEqual([nEnv[CrashEnv.AT], nEnv[CrashEnv.ROLE]], [undefined, undefined]);
       if (row.oExit === 1) assert.match(o.output(), new RegExp(`data-dir lock on .* held by pid ${n}`));
     } else {
       assert.ok(n !== undefined);
