@@ -3,9 +3,8 @@
 // successor on every early exit until it has said Ready.
 
 import type { ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { CrashPoint, crashHere } from '../crash.js';
-import { HandoffError, ioError, isHandoffError } from '../errors.js';
+import { HandoffError, isHandoffError } from '../errors.js';
 import { HandoffEvent, type HandoffEventMap, type HandoffEventName, HandoffEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import { newHandoffId } from '../protocol/handoff-id.js';
@@ -14,6 +13,7 @@ import type { HandoffId, Hello, Message, SealComplete } from '../protocol/messag
 import { PROTO_MAX, PROTO_MIN } from '../protocol/messages.js';
 import { negotiate } from '../protocol/negotiate.js';
 import { FramedConnection } from '../wire.js';
+import { connectAndReadFirstFrame, connectControl } from './control-client.js';
 import { deleteJournal, readJournal, writeJournal } from './journal.js';
 import {
   type HandoffSpec,
@@ -167,9 +167,10 @@ class HandoffRun {
     const id = this.#id;
     // 3. Connect to O; read its Hello; negotiate; HelloAck.
     this.#clock.start();
-    const o = await connectControl(opt.controlPath, opt.writeTimeoutMs);
+    const reached = await connectAndReadFirstFrame(opt.controlPath, opt);
+    const o = reached.conn;
     this.#o = o;
-    const oHello = await this.#readHello(o, 'Incumbent');
+    const oHello = checkHello(o, reached.message, 'Incumbent');
     this.#oVersion = negotiate(PROTO_MIN, PROTO_MAX, oHello.protoMin, oHello.protoMax);
     await o.write({ type: 'HelloAck', protoVersionChosen: this.#oVersion, handoffId: id }, this.#oVersion);
     this.report.incumbent = { pid: oHello.pid, buildId: displayBuildId(oHello.buildId) };
@@ -365,7 +366,7 @@ class HandoffRun {
 
     // 5. N's Hello: role Successor and the pid we spawned; negotiate; HelloAck.
     const nHello = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
-      this.#readHello(n, 'Successor'),
+      this.#readHello(n),
     );
     if (nHello.pid !== spawned.pid) {
       throw new HandoffError(
@@ -415,17 +416,9 @@ class HandoffRun {
     return { status: 'aborted', handoffId: this.#id, reason, report: this.report };
   }
 
-  async #readHello(conn: FramedConnection, role: Hello['role']): Promise<Hello> {
-    const { message } = await conn.read(this.#opt.helloReadTimeoutMs, 'peer Hello');
-    if (message.type !== 'Hello') {
-      throw new HandoffError('UnexpectedMessage', `expected Hello from ${conn.peer}, got ${message.type}`, {
-        what: message.type,
-      });
-    }
-    if (message.role !== role) {
-      throw new HandoffError('Protocol', `${conn.peer} announced role ${message.role}, expected ${role}`);
-    }
-    return message;
+  async #readHello(n: FramedConnection): Promise<Hello> {
+    const { message } = await n.read(this.#opt.helloReadTimeoutMs, 'peer Hello');
+    return checkHello(n, message, 'Successor');
   }
 
   async #journal(phase: JournalPhase): Promise<void> {
@@ -455,18 +448,17 @@ class HandoffRun {
   }
 }
 
-async function connectControl(path: string, writeTimeoutMs: number): Promise<FramedConnection> {
-  const socket = createConnection(path);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('error', reject);
+/** A peer's first frame must be Hello with the role we expect. */
+function checkHello(conn: FramedConnection, message: Message, role: Hello['role']): Hello {
+  if (message.type !== 'Hello') {
+    throw new HandoffError('UnexpectedMessage', `expected Hello from ${conn.peer}, got ${message.type}`, {
+      what: message.type,
     });
-  } catch (error) {
-    socket.destroy();
-    throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
   }
-  return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
+  if (message.role !== role) {
+    throw new HandoffError('Protocol', `${conn.peer} announced role ${message.role}, expected ${role}`);
+  }
+  return message;
 }
 
 function readyFailureReason(error: unknown): string {
