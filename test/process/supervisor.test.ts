@@ -215,3 +215,40 @@ test('a successor binary that does not exist → aborted, naming it', async (t) 
   assert.match(outcome.reason, /cannot start successor \/nonexistent\/daemon-v2: .*ENOENT/);
   await assertIncumbentBack(t, f, o, outcome);
 });
+
+// Back-to-back handoffs: a successor takes over the control path only after its Ready is out, so right after
+// a commit the path can still lead to the old incumbent, which closes it on Commit (here the successor
+// waits 300 ms between the two, as a busy event loop might). The next handoff must still reach it.
+test('a handoff right after a commit reaches the new incumbent while it is still taking over the control path', async (t) => {
+  const f = new HandoffFixture(t);
+  const o = await f.startIncumbent();
+  const sup = f.supervisor();
+  const first = await sup.performHandoff(f.successorSpec({ HANDOFF_BIND_DELAY_MS: '300' }));
+  assert.equal(first.status, 'committed', first.status === 'aborted' ? first.reason : '');
+  if (first.status !== 'committed') return;
+  f.adopt(first.child);
+  const second = await sup.performHandoff(f.successorSpec());
+  assert.equal(second.status, 'committed', second.status === 'aborted' ? second.reason : '');
+  if (second.status !== 'committed') return;
+  f.adopt(second.child);
+  assert.equal(
+    second.report.incumbent.pid,
+    first.child.pid,
+    'the second handoff started from the first successor',
+  );
+  assert.deepEqual(await o.exited, { code: 0, signal: null });
+});
+
+test('with no incumbent on the control path, performHandoff fails with Io once the Hello budget is spent', async (t) => {
+  const f = new HandoffFixture(t);
+  const sup = f.supervisor({ helloReadTimeoutMs: 300 });
+  const started = Date.now();
+  await assert.rejects(sup.performHandoff(f.successorSpec()), (error: unknown) => {
+    assert.ok(isHandoffError(error, 'Io'), String(error));
+    assert.equal(error.details.errno, 'ENOENT');
+    return true;
+  });
+  const elapsedMs = Date.now() - started;
+  assert.ok(elapsedMs >= 250 && elapsedMs < 1000, `retried for the budget only: ${elapsedMs} ms`);
+  assert.equal(sup.lastReport?.successor.pid, undefined, 'no successor was spawned');
+});
