@@ -61,15 +61,15 @@ for (let run = 1; run <= runs; run++) {
     if (race?.[1]) raceOutcomes.set(race[1], (raceOutcomes.get(race[1]) ?? 0) + 1);
   }
   if (failed > 0 || code !== 0) writeFileSync(join(logDir, `run-${run}.tap`), output);
-  const seconds = ((performance.now() - runStart) / 1000).toFixed(1);
+  const runMs = performance.now() - runStart;
   console.log(
-    `run ${run}/${runs}: ${failed === 0 && code === 0 ? 'pass' : `${failed} failed (exit ${code})`} in ${seconds} s`,
+    `run ${run}/${runs}: ${failed === 0 && code === 0 ? 'pass' : `${failed} failed (exit ${code})`} in ${(runMs / 1000).toFixed(1)} s`,
   );
 }
 
-const totalSeconds = ((performance.now() - startedAt) / 1000).toFixed(0);
+const totalMs = performance.now() - startedAt;
 console.log(
-  `\n${runs} runs of ${files.join(' ')} in ${totalSeconds} s; ${new Set([...passes.keys(), ...failures.keys()]).size} scenarios`,
+  `\n${runs} runs of ${files.join(' ')} in ${(totalMs / 1000).toFixed(0)} s; ${new Set([...passes.keys(), ...failures.keys()]).size} scenarios`,
 );
 const races = [...raceOutcomes].map(([winner, count]) => `${winner} won ${count}×`).join(', ');
 if (races) console.log(`s-after-begin-sent race: ${races}`);
