@@ -14,6 +14,11 @@ export const MIN_READ_TIMEOUT_MS = 100;
 /** The incumbent re-taking the flock after a session error in the sealed state, polled every 25 ms. */
 export const RESUME_FLOCK_TIMEOUT_MS = 2_000;
 export const RESUME_FLOCK_POLL_MS = 25;
+/**
+ * [beyond] The supervisor retrying a refused control socket within HELLO_READ_TIMEOUT: a takeover of the
+ * path (the successor's bind after Ready) takes milliseconds, so poll often; 200 tries at most.
+ */
+export const CONTROL_CONNECT_RETRY_MS = 25;
 /** [beyond] A frame that has not reached the kernel after this long destroys the socket. */
 export const WRITE_TIMEOUT_MS = 10_000;
 /** [beyond] The successor's cap on waiting for Begin after its handshake (the supervisor normally ends it). */

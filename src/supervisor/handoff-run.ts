@@ -3,9 +3,8 @@
 // successor on every early exit until it has said Ready.
 
 import type { ChildProcess } from 'node:child_process';
-import { createConnection } from 'node:net';
 import { CrashPoint, crashHere } from '../crash.js';
-import { HandoffError, ioError, isHandoffError } from '../errors.js';
+import { HandoffError, isHandoffError } from '../errors.js';
 import { HandoffEvent, type HandoffEventMap, type HandoffEventName, type HandoffEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import { newHandoffId } from '../protocol/handoff-id.js';
@@ -14,6 +13,7 @@ import type { HandoffId, Hello, Message, SealComplete } from '../protocol/messag
 import { PROTO_MAX, PROTO_MIN } from '../protocol/messages.js';
 import { negotiate } from '../protocol/negotiate.js';
 import { FramedConnection } from '../wire.js';
+import { connectAndReadFirstFrame } from './control-client.js';
 import { deleteJournal, writeJournal } from './journal.js';
 import type { resolveHandoffSpec, resolveSupervisorOptions } from './options.js';
 import { readPhase, withHeartbeatsTo } from './phase-read.js';
@@ -87,9 +87,10 @@ export class HandoffRun {
     const id = this.#id;
     // 3. Connect to O; read its Hello; negotiate; HelloAck.
     this.#clock.start();
-    const o = await connectControl(opt.controlPath, opt.writeTimeoutMs, opt.helloReadTimeoutMs);
+    const reached = await connectAndReadFirstFrame(opt.controlPath, opt);
+    const o = reached.conn;
     this.#o = o;
-    const oHello = await this.#readHello(o, 'Incumbent');
+    const oHello = checkHello(o, reached.message, 'Incumbent');
     this.#oVersion = negotiate(PROTO_MIN, PROTO_MAX, oHello.protoMin, oHello.protoMax);
     await o.write({ type: 'HelloAck', protoVersionChosen: this.#oVersion, handoffId: id }, this.#oVersion);
     this.report.incumbent = { pid: oHello.pid, buildId: displayBuildId(oHello.buildId) };
@@ -285,7 +286,7 @@ export class HandoffRun {
 
     // 5. N's Hello: role Successor and the pid we spawned; negotiate; HelloAck.
     const nHello = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
-      this.#readHello(n, 'Successor'),
+      this.#readHello(n),
     );
     if (nHello.pid !== spawned.pid) {
       throw new HandoffError(
@@ -335,17 +336,9 @@ export class HandoffRun {
     return { status: 'aborted', handoffId: this.#id, reason, report: this.report };
   }
 
-  async #readHello(conn: FramedConnection, role: Hello['role']): Promise<Hello> {
-    const { message } = await conn.read(this.#opt.helloReadTimeoutMs, 'peer Hello');
-    if (message.type !== 'Hello') {
-      throw new HandoffError('UnexpectedMessage', `expected Hello from ${conn.peer}, got ${message.type}`, {
-        what: message.type,
-      });
-    }
-    if (message.role !== role) {
-      throw new HandoffError('Protocol', `${conn.peer} announced role ${message.role}, expected ${role}`);
-    }
-    return message;
+  async #readHello(n: FramedConnection): Promise<Hello> {
+    const { message } = await n.read(this.#opt.helloReadTimeoutMs, 'peer Hello');
+    return checkHello(n, message, 'Successor');
   }
 
   async #journal(phase: JournalPhase): Promise<void> {
@@ -375,39 +368,17 @@ export class HandoffRun {
   }
 }
 
-/** How often connectControl retries while the control path has no listener. */
-const CONNECT_RETRY_MS = 25;
-
-/**
- * Connects to the incumbent's control socket. The path can briefly lead nowhere: between a Commit (the old
- * incumbent closes its listener) and the new incumbent binding the path right after its Ready, or while a
- * restarted daemon starts. ECONNREFUSED and ENOENT are therefore retried every 25 ms for up to
- * `retryForMs`; anything else, or the same error after that, is `Io` naming the path.
- */
-export async function connectControl(
-  path: string,
-  writeTimeoutMs: number,
-  retryForMs = 0,
-): Promise<FramedConnection> {
-  const giveUpAt = Date.now() + retryForMs;
-  for (;;) {
-    const socket = createConnection(path);
-    try {
-      await new Promise<void>((resolve, reject) => {
-        socket.once('connect', resolve);
-        socket.once('error', reject);
-      });
-      return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
-    } catch (error) {
-      socket.destroy();
-      const code = (error as NodeJS.ErrnoException).code;
-      const nobodyThere = code === 'ECONNREFUSED' || code === 'ENOENT';
-      if (!nobodyThere || Date.now() >= giveUpAt) {
-        throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
-      }
-      await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS));
-    }
+/** A peer's first frame must be Hello with the role we expect. */
+function checkHello(conn: FramedConnection, message: Message, role: Hello['role']): Hello {
+  if (message.type !== 'Hello') {
+    throw new HandoffError('UnexpectedMessage', `expected Hello from ${conn.peer}, got ${message.type}`, {
+      what: message.type,
+    });
   }
+  if (message.role !== role) {
+    throw new HandoffError('Protocol', `${conn.peer} announced role ${message.role}, expected ${role}`);
+  }
+  return message;
 }
 
 function readyFailureReason(error: unknown): string {

@@ -4,7 +4,8 @@
 import { HandoffError } from '../errors.js';
 import { HandoffEvents } from '../events.js';
 import type { StateJournal } from '../protocol/journal.js';
-import { connectControl, type HandoffOutcome, HandoffRun } from './handoff-run.js';
+import { connectControl } from './control-client.js';
+import { type HandoffOutcome, HandoffRun } from './handoff-run.js';
 import { deleteJournal, readJournal } from './journal.js';
 import {
   type HandoffSpec,

@@ -105,11 +105,16 @@ export class HandoffFixture {
     return readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number);
   }
 
+  /** The inode of the data dir's lock file, or undefined before anyone created it. */
+  lockInode(): number | undefined {
+    const lockFile = join(this.dataDir, '.handoff.lock');
+    return existsSync(lockFile) ? statSync(lockFile).ino : undefined;
+  }
+
   /** Pids holding a flock on the data dir's lock file, read from /proc/locks (no lock is touched). */
   flockHolders(): number[] {
-    const lockFile = join(this.dataDir, '.handoff.lock');
-    if (!existsSync(lockFile)) return [];
-    const ino = statSync(lockFile).ino;
+    const ino = this.lockInode();
+    if (ino === undefined) return [];
     const holders: number[] = [];
     for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
       // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"

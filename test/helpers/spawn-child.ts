@@ -113,8 +113,9 @@ export function spawnFixture(
 }
 
 /**
- * True while any non-zombie process belongs to process group `pgid`. Zombies are ignored: they hold no fds or
- * locks, and on this machine orphans (esbuild's service process under tsx) are reaped by pid 1 only lazily.
+ * True while any live process (see `processAlive`) belongs to process group `pgid`. Zombies are ignored: they
+ * hold no fds or locks, and on this machine orphans (esbuild's service process under tsx) are reaped by pid 1
+ * only lazily.
  */
 export function processGroupAlive(pgid: number): boolean {
   for (const entry of readdirSync('/proc')) {
@@ -127,19 +128,32 @@ export function processGroupAlive(pgid: number): boolean {
     }
     // Fields after the parenthesised command name: state ppid pgrp …
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] !== 'Z' && Number(fields[2]) === pgid) return true;
+    if (Number(fields[2]) === pgid && processAlive(Number(entry))) return true;
   }
   return false;
 }
 
-/** Whether `pid` is a live (non-zombie) process. */
+/**
+ * Whether `pid` is still live: some thread of it has not exited. The main thread's state alone is not
+ * enough: it reads 'Z' as soon as that one thread has exited, while the process's other threads (a Node
+ * process has several) are still tearing down and still hold its fds, and so its flock, for a few ms more.
+ */
 export function processAlive(pid: number): boolean {
+  let tasks: string[];
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+    tasks = readdirSync(`/proc/${pid}/task`);
   } catch {
     return false;
   }
+  return tasks.some((tid) => {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2)[0];
+      return state !== 'Z' && state !== 'X';
+    } catch {
+      return false; // that thread exited while we looked
+    }
+  });
 }
 
 /** Pids of live processes whose environment contains `needle` (e.g. `HANDOFF_DATA_DIR=/tmp/x/data`). */

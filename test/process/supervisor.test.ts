@@ -3,7 +3,7 @@
 // incumbent holding the flock, answering on the listener and owning the control path, and no successor left.
 
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { type TestContext, test } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
 import { newHandoffId } from '../../src/protocol/handoff-id.js';
@@ -12,21 +12,9 @@ import type { HandoffSpec } from '../../src/supervisor/options.js';
 import type { HandoffOutcome } from '../../src/supervisor/supervisor.js';
 import { FakeSupervisor } from '../helpers/fake-supervisor.js';
 import { HandoffFixture } from '../helpers/handoff-fixture.js';
+import { openFds } from '../helpers/proc.js';
 import { type Child, processAlive } from '../helpers/spawn-child.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-/** This process's open fds and what they point at (the directory listing's own fd is left out). */
-function openFds(): string {
-  const fds: string[] = [];
-  for (const fd of readdirSync('/proc/self/fd')) {
-    try {
-      fds.push(`${fd}->${readlinkSync(`/proc/self/fd/${fd}`)}`);
-    } catch {
-      // the fd readdir used, closed by now
-    }
-  }
-  return fds.join(' ');
-}
 
 /** The state every rollback must return to: the old incumbent alone owns everything and serves. */
 async function assertIncumbentBack(
@@ -227,4 +215,41 @@ test('a successor binary that does not exist → aborted, naming it', async (t) 
   if (outcome.status !== 'aborted') return;
   assert.match(outcome.reason, /cannot start successor \/nonexistent\/daemon-v2: .*ENOENT/);
   await assertIncumbentBack(t, f, o, outcome);
+});
+
+// Back-to-back handoffs: a successor takes over the control path only after its Ready is out, so right after
+// a commit the path can still lead to the old incumbent, which closes it on Commit (here the successor
+// waits 300 ms between the two, as a busy event loop might). The next handoff must still reach it.
+test('a handoff right after a commit reaches the new incumbent while it is still taking over the control path', async (t) => {
+  const f = new HandoffFixture(t);
+  const o = await f.startIncumbent();
+  const sup = f.supervisor();
+  const first = await sup.performHandoff(f.successorSpec({ HANDOFF_BIND_DELAY_MS: '300' }));
+  assert.equal(first.status, 'committed', first.status === 'aborted' ? first.reason : '');
+  if (first.status !== 'committed') return;
+  f.adopt(first.child);
+  const second = await sup.performHandoff(f.successorSpec());
+  assert.equal(second.status, 'committed', second.status === 'aborted' ? second.reason : '');
+  if (second.status !== 'committed') return;
+  f.adopt(second.child);
+  assert.equal(
+    second.report.incumbent.pid,
+    first.child.pid,
+    'the second handoff started from the first successor',
+  );
+  assert.deepEqual(await o.exited, { code: 0, signal: null });
+});
+
+test('with no incumbent on the control path, performHandoff fails with Io once the Hello budget is spent', async (t) => {
+  const f = new HandoffFixture(t);
+  const sup = f.supervisor({ helloReadTimeoutMs: 300 });
+  const started = Date.now();
+  await assert.rejects(sup.performHandoff(f.successorSpec()), (error: unknown) => {
+    assert.ok(isHandoffError(error, 'Io'), String(error));
+    assert.equal(error.details.errno, 'ENOENT');
+    return true;
+  });
+  const elapsedMs = Date.now() - started;
+  assert.ok(elapsedMs >= 250 && elapsedMs < 1000, `retried for the budget only: ${elapsedMs} ms`);
+  assert.equal(sup.lastReport?.successor.pid, undefined, 'no successor was spawned');
 });

@@ -1,0 +1,59 @@
+// The supervisor's side of the incumbent's control socket (SPEC §5.1 step 3): connect, and take the first
+// frame (the incumbent speaks first), retrying while the path is between two owners.
+
+import { createConnection } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import { type HandoffError, ioError, isHandoffError } from '../errors.js';
+import type { Message } from '../protocol/messages.js';
+import { CONTROL_CONNECT_RETRY_MS } from '../timing.js';
+import { FramedConnection } from '../wire.js';
+
+/** Connects to the control socket at `path`. Throws `Io` naming the path when nobody accepts. */
+export async function connectControl(path: string, writeTimeoutMs: number): Promise<FramedConnection> {
+  const socket = createConnection(path);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+  } catch (error) {
+    socket.destroy();
+    throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
+  }
+  return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
+}
+
+/**
+ * Connects to the control socket and reads the incumbent's first frame, all within `helloReadTimeoutMs`.
+ * A refused connection, a missing path, or a connection closed before any frame is retried every
+ * CONTROL_CONNECT_RETRY_MS within that budget: right after a commit the path still leads to the old
+ * incumbent, which stops serving it on Commit, until the successor's atomic bind replaces it — and the
+ * successor may bind only after its Ready is out (SPEC §5.3), so a supervisor that starts the next handoff
+ * at once can land in between. Nothing has been sent to anyone yet, so retrying is safe. Other failures,
+ * and the last one at the deadline, are thrown.
+ */
+export async function connectAndReadFirstFrame(
+  path: string,
+  timing: { readonly helloReadTimeoutMs: number; readonly writeTimeoutMs: number },
+): Promise<{ conn: FramedConnection; message: Message }> {
+  const giveUpAt = Date.now() + timing.helloReadTimeoutMs;
+  for (;;) {
+    let conn: FramedConnection | undefined;
+    try {
+      conn = await connectControl(path, timing.writeTimeoutMs);
+      const { message } = await conn.read(Math.max(1, giveUpAt - Date.now()), 'peer Hello');
+      return { conn, message };
+    } catch (error) {
+      conn?.destroy();
+      if (!betweenOwners(error) || Date.now() + CONTROL_CONNECT_RETRY_MS >= giveUpAt) throw error;
+    }
+    await delay(CONTROL_CONNECT_RETRY_MS);
+  }
+}
+
+/** The ways a control path in mid-takeover fails: nobody listens (yet), or the listener closed on us. */
+function betweenOwners(error: unknown): error is HandoffError {
+  if (!isHandoffError(error, 'Io')) return false;
+  const { errno, eof } = error.details;
+  return eof === true || ['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE'].includes(String(errno));
+}
