@@ -1,7 +1,6 @@
-// The crash-injection test bed (SPEC §8): a HandoffFixture watched by a FlockObserver, the fixture daemon as
-// incumbent and the fixture supervisor as a child, each with its crash env given explicitly; probes of the
-// end state (journal, crash markers, who holds the flock and serves); and a sweep that kills, by process
-// group, every fixture process of the test, orphans of a crashed supervisor included.
+// The crash-injection test bed (SPEC §8): a HandoffFixture under a FlockObserver, the fixture daemon and the
+// fixture supervisor as children with explicit crash env, probes of the end state (journal, crash markers, who
+// holds the flock and serves), and a sweep that kills every fixture process of a test, orphans included.
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

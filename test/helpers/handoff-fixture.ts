@@ -13,6 +13,7 @@ import { closeFd, listenTcp } from '../../src/os.js';
 import type { HandoffSpec, SupervisorOptions } from '../../src/supervisor/options.js';
 import { killGroupAndReap } from '../../src/supervisor/spawn.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
+import { procLocksSnapshot } from './proc.js';
 import { type Child, REPO_ROOT, spawnChild, sweepAfter } from './spawn-child.js';
 import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
@@ -111,12 +112,18 @@ export class HandoffFixture {
     return existsSync(lockFile) ? statSync(lockFile).ino : undefined;
   }
 
-  /** Pids holding a flock on the data dir's lock file, read from /proc/locks (no lock is touched). */
+  /**
+   * Pids holding a flock on the data dir's lock file, read from one consistent snapshot of /proc/locks (no
+   * lock is touched). Throws when no consistent snapshot could be had (the lock list kept changing).
+   */
   flockHolders(): number[] {
     const ino = this.lockInode();
     if (ino === undefined) return [];
+    let locks: string | undefined;
+    for (let attempt = 0; attempt < 100 && locks === undefined; attempt++) locks = procLocksSnapshot();
+    if (locks === undefined) throw new Error('no consistent snapshot of /proc/locks in 100 reads');
     const holders: number[] = [];
-    for (const line of readFileSync('/proc/locks', 'utf8').split('\n')) {
+    for (const line of locks.split('\n')) {
       // "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF"
       const fields = line.trim().split(/\s+/);
       if (fields[1] !== 'FLOCK' || fields[3] !== 'WRITE') continue;

@@ -1,7 +1,7 @@
 // What /proc says about processes and fds, for leak checks (STYLE rule 22): this process's open fds, the
 // processes alive now, and the ones that carry a given environment entry (how orphaned fixtures are found).
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
 import { processAlive } from './spawn-child.js';
 
 /** This process's open fds and what they point at (the directory listing's own fd is left out). */
@@ -15,6 +15,25 @@ export function openFds(): string {
     }
   }
   return fds.join(' ');
+}
+
+/**
+ * /proc/locks as one consistent snapshot, or undefined when none could be had. Each read(2) of it is one
+ * pass over the kernel's lock list with the list frozen, but a reader that needs a second read(2) (as
+ * readFileSync always does, to see EOF) gets a second pass: when other processes take or drop locks in
+ * between, records shift and one can come back twice, which looks like two holders. So a snapshot counts
+ * only when the first read got everything: a second read returns nothing.
+ */
+export function procLocksSnapshot(bufferBytes = 256 * 1024): string | undefined {
+  const fd = openSync('/proc/locks', 'r');
+  try {
+    const buffer = Buffer.alloc(bufferBytes);
+    const bytes = readSync(fd, buffer, 0, buffer.length, null);
+    if (bytes === buffer.length || readSync(fd, Buffer.alloc(1), 0, 1, null) !== 0) return undefined;
+    return buffer.toString('utf8', 0, bytes);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export interface ProcessInfo {

@@ -1,7 +1,6 @@
-// The crash matrix (SPEC §5.4, §8): the fixture supervisor, the incumbent and the successor each killed at
-// every crash point, in real processes. Each case checks exit codes and crash markers, the journal, that at
-// most one process ever held the flock and that the holder at the end is the one that serves (listener and
-// control socket), and that a follow-up handoff from it commits.
+// The crash matrix (SPEC §5.4, §8): supervisor, incumbent and successor each killed at every crash point, in
+// real processes. Each case checks exit codes and crash markers, the journal, one flock holder at a time, that
+// the last holder is the one serving (listener and control socket), and that a follow-up handoff commits.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';

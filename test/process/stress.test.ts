@@ -1,7 +1,6 @@
-// 100 consecutive handoffs through one in-process Supervisor, each successor becoming the next incumbent
-// (the crate's stress test, with a stricter leak bound): every one commits and leaves no journal, every
-// old incumbent exits 0 and is reaped, and afterwards this process has exactly the fds and child processes
-// it had before, and no fixture process is left.
+// 100 consecutive handoffs through one in-process Supervisor, each successor the next incumbent (the crate's
+// stress test, stricter): each commits, leaves no journal, and its old incumbent exits 0 and is reaped;
+// afterwards this process has exactly its old fds and children, and no fixture process is left.
 
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
