@@ -13,7 +13,7 @@ import { closeFd, listenTcp } from '../../src/os.js';
 import type { HandoffSpec, SupervisorOptions } from '../../src/supervisor/options.js';
 import { killGroupAndReap } from '../../src/supervisor/spawn.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { procLocksSnapshot } from './proc.js';
+import { ownProcessGroup, processesWithEnv, procLocksSnapshot } from './proc.js';
 import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
 import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
@@ -34,6 +34,9 @@ export class HandoffFixture {
 
   constructor(t: TestContext) {
     this.#t = t;
+    // Registered before the temp dir, so it runs first (after-hooks run in order): a successor still
+    // starting up, or one a crashed supervisor left behind, would write markers into a dir being removed.
+    t.after(() => this.killFixtureProcesses());
     this.dir = tempDir(t, 'handoff-proc-');
     this.dataDir = join(this.dir, 'data');
     this.controlPath = join(this.dir, 'control.sock');
@@ -96,6 +99,26 @@ export class HandoffFixture {
   /** Kills a committed successor's process group when the test ends (the supervisor handed it to us). */
   adopt(child: ChildProcess): void {
     this.#t.after(() => killGroupAndReap(child));
+  }
+
+  /**
+   * SIGKILLs the process group of every live process of this fixture (found by the marker dir in its
+   * environment, so orphans of a crashed supervisor too) and waits until none is left.
+   */
+  async killFixtureProcesses(): Promise<void> {
+    const entry = `HANDOFF_MARKER_DIR=${this.markerDir}`;
+    const ours = ownProcessGroup();
+    for (const info of processesWithEnv(entry)) {
+      try {
+        process.kill(info.pgid > 1 && info.pgid !== ours ? -info.pgid : info.pid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+    }
+    await waitFor(() => processesWithEnv(entry).length === 0, {
+      what: 'every fixture process of this test to die',
+      diagnostics: () => JSON.stringify(processesWithEnv(entry)),
+    });
   }
 
   /** The pids that wrote marker `name`, one per event, in order. */
