@@ -1,6 +1,6 @@
 // The crash-injection test bed (SPEC §8): a HandoffFixture under a FlockObserver, the fixture daemon and the
 // fixture supervisor as children with explicit crash env, probes of the end state (journal, crash markers, who
-// holds the flock and serves), and a sweep that kills every fixture process of a test, orphans included.
+// holds the flock and serves); the fixture's own sweep kills every process of a test, orphans included.
 
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -13,7 +13,6 @@ import { readJournal } from '../../src/supervisor/journal.js';
 import { FakeSupervisor } from './fake-supervisor.js';
 import { FlockObserver } from './flock-observer.js';
 import { HandoffFixture } from './handoff-fixture.js';
-import { ownProcessGroup, processesWithEnv } from './proc.js';
 import { type Child, type ExitStatus, processAlive, spawnChild } from './spawn-child.js';
 import { waitFor } from './wait-for.js';
 
@@ -97,8 +96,7 @@ export class CrashHarness {
 
   constructor(t: TestContext) {
     this.#t = t;
-    // Registered before the fixture's own cleanup, so it runs first: orphans die before their dir goes.
-    t.after(() => this.#killFixtureProcesses());
+    // The fixture kills every process of the test, orphans of a crashed supervisor included, at the end.
     this.f = new HandoffFixture(t);
     this.observer = new FlockObserver(this.f);
     this.observer.start();
@@ -274,22 +272,5 @@ export class CrashHarness {
       `markers:\n${markers.join('\n')}`,
       ...this.#children.map((c) => c.tail(30)),
     ].join('\n');
-  }
-
-  /** SIGKILLs the process group of every live process of this test (found by its marker dir) and waits. */
-  async #killFixtureProcesses(): Promise<void> {
-    const entry = `HANDOFF_MARKER_DIR=${this.f.markerDir}`;
-    const ours = ownProcessGroup();
-    for (const info of processesWithEnv(entry)) {
-      try {
-        process.kill(info.pgid > 1 && info.pgid !== ours ? -info.pgid : info.pid, 'SIGKILL');
-      } catch {
-        // gone meanwhile
-      }
-    }
-    await waitFor(() => processesWithEnv(entry).length === 0, {
-      what: 'every fixture process of this test to die',
-      diagnostics: () => JSON.stringify(processesWithEnv(entry)),
-    });
   }
 }

@@ -13,8 +13,8 @@ import { closeFd, listenTcp } from '../../src/os.js';
 import type { HandoffSpec, SupervisorOptions } from '../../src/supervisor/options.js';
 import { killGroupAndReap } from '../../src/supervisor/spawn.js';
 import { Supervisor } from '../../src/supervisor/supervisor.js';
-import { procLocksSnapshot } from './proc.js';
-import { type Child, REPO_ROOT, spawnChild, sweepAfter } from './spawn-child.js';
+import { killProcessesWithEnv, procLocksSnapshot } from './proc.js';
+import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
 import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
@@ -34,13 +34,15 @@ export class HandoffFixture {
 
   constructor(t: TestContext) {
     this.#t = t;
+    // Registered before the temp dir, so it runs first (after-hooks run in order): a successor still
+    // starting up, or one a crashed supervisor left behind, would write markers into a dir being removed.
+    t.after(() => this.killFixtureProcesses());
     this.dir = tempDir(t, 'handoff-proc-');
     this.dataDir = join(this.dir, 'data');
     this.controlPath = join(this.dir, 'control.sock');
     this.markerDir = join(this.dir, 'markers');
     this.journalPath = join(this.dir, 'journal', 'state.bin');
     mkdirSync(this.markerDir);
-    sweepAfter(t, `HANDOFF_DATA_DIR=${this.dataDir}`);
     this.listener = listenTcp('127.0.0.1', 0);
     t.after(() => closeFd(this.listener.fd));
   }
@@ -97,6 +99,14 @@ export class HandoffFixture {
   /** Kills a committed successor's process group when the test ends (the supervisor handed it to us). */
   adopt(child: ChildProcess): void {
     this.#t.after(() => killGroupAndReap(child));
+  }
+
+  /**
+   * SIGKILLs the process group of every live process of this fixture (found by the marker dir in its
+   * environment, so orphans of a crashed supervisor too) and waits until none is left.
+   */
+  async killFixtureProcesses(): Promise<void> {
+    await killProcessesWithEnv(`HANDOFF_MARKER_DIR=${this.markerDir}`);
   }
 
   /** The pids that wrote marker `name`, one per event, in order. */

@@ -2,7 +2,9 @@
 // processes alive now, and the ones that carry a given environment entry (how orphaned fixtures are found).
 
 import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import type { TestContext } from 'node:test';
 import { processAlive } from './spawn-child.js';
+import { waitFor } from './wait-for.js';
 
 /** This process's open fds and what they point at (the directory listing's own fd is left out). */
 export function openFds(): string {
@@ -104,4 +106,29 @@ export function processesWithEnv(entry: string): ProcessInfo[] {
 /** This process's own process group, which a test must never kill. */
 export function ownProcessGroup(): number {
   return processInfo(process.pid)?.pgid ?? process.pid;
+}
+
+/**
+ * SIGKILLs the process group of every live process whose environment holds `entry` (never our own group)
+ * and waits until none is left: the daemons a test's supervisor started in groups of their own, which
+ * outlive a supervisor the test killed (the crate's Fixture sweeps its pidfile for the same reason).
+ */
+export async function killProcessesWithEnv(entry: string): Promise<void> {
+  const ours = ownProcessGroup();
+  for (const info of processesWithEnv(entry)) {
+    try {
+      process.kill(info.pgid > 1 && info.pgid !== ours ? -info.pgid : info.pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+  await waitFor(() => processesWithEnv(entry).length === 0, {
+    what: `every process with ${entry} to die`,
+    diagnostics: () => JSON.stringify(processesWithEnv(entry)),
+  });
+}
+
+/** Registers `killProcessesWithEnv(entry)` to run after the test (after hooks run in registration order). */
+export function sweepAfter(t: TestContext, entry: string): void {
+  t.after(() => killProcessesWithEnv(entry));
 }

@@ -10,7 +10,8 @@ import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import { DAEMON } from '../helpers/handoff-fixture.js';
-import { processAlive, REPO_ROOT, spawnChild, sweepAfter } from '../helpers/spawn-child.js';
+import { sweepAfter } from '../helpers/proc.js';
+import { processAlive, REPO_ROOT, spawnChild } from '../helpers/spawn-child.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 

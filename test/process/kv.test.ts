@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 import { DemoLoad } from '../../scripts/demo-load.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import type { HandoffReport } from '../../src/supervisor/report.js';
-import { REPO_ROOT, spawnChild, sweepAfter } from '../helpers/spawn-child.js';
+import { sweepAfter } from '../helpers/proc.js';
+import { REPO_ROOT, spawnChild } from '../helpers/spawn-child.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 

@@ -160,8 +160,11 @@ test('a failed seal → aborted, N killed, O kept the flock throughout and serve
   assert.equal(outcome.status, 'aborted');
   if (outcome.status !== 'aborted') return;
   assert.equal(outcome.reason, 'seal failed: injected seal failure');
-  // O sends SealFailed and then resumes, so the supervisor may return before the marker is written.
-  await waitFor(() => f.markerPids('resume-called').join() === String(o.pid), { what: 'O to resume once' });
+  // O sends SealFailed, then resumes (SPEC §5.2): the supervisor may return before the resume is done.
+  await waitFor(() => f.markerPids('resume-called').join() === String(o.pid), {
+    what: `resume-called by the incumbent ${o.pid} alone`,
+    diagnostics: () => `resume-called: ${f.markerPids('resume-called')}\n${o.tail()}`,
+  });
   await assertIncumbentBack(t, f, o, outcome);
   const retry = await sup.performHandoff(f.successorSpec());
   assert.equal(retry.status, 'committed');
