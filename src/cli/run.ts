@@ -6,7 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
-import { isHandoffError } from '../errors.js';
+import { HandoffError, isHandoffError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
 import { closeFd, closeInheritedFds, listenTcp, listenUnix } from '../os.js';
 import type { HandoffReport } from '../supervisor/report.js';
@@ -63,6 +63,8 @@ export async function runSupervisor(
     binary: string | undefined,
     onStep?: (step: string, elapsedMs: number) => void,
   ): Promise<HandoffOutcome> => {
+    // Refuse before touching the keeper: a second handoff must not end the first one's bookkeeping.
+    if (inProgress) throw new HandoffError('HandoffInProgress', 'another handoff is already in progress');
     keeper.beginHandoff();
     inProgress = true;
     const started = performance.now();
