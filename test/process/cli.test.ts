@@ -181,3 +181,21 @@ test('an invalid config is one line naming the file and key, exit 2', async (t) 
     `handoff: ${s.config}: bogus_key: unknown key (known keys: control_socket, binary, args, env, listeners, trigger_socket, journal, drain_grace_secs, deadline_secs, data_dir, allow_unhealthy, verify_revisions, restart_backoff_ms, shutdown_grace_secs, log_level)`,
   );
 });
+
+test('a second trigger during a handoff is refused, and the first commits without the old daemon being restarted', async (t) => {
+  const s = setup(t);
+  const { port } = await startSupervisor(t, s);
+  // Both requests go out at once; a handoff takes hundreds of ms, so whichever is read second finds one running.
+  const [a, b] = await Promise.all([sendTrigger(s.trigger, 'handoff'), sendTrigger(s.trigger, 'handoff')]);
+  const results = [a.result, b.result].sort();
+  assert.match(results[0]!, /^err: another handoff is already in progress$/);
+  assert.match(results[1]!, /committed=true/);
+  const newPid = await waitFor(() => s.servingPids()[1], { what: 'the successor to serve' });
+  assert.equal(await askPid(port), newPid);
+  const status = (await sendTrigger(s.trigger, 'status')).status as {
+    restarts: number;
+    handoffs: { committed: number };
+  };
+  assert.equal(status.restarts, 0, 'the old daemon exiting after its Commit was not taken for a crash');
+  assert.equal(status.handoffs.committed, 1);
+});
