@@ -8,7 +8,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { Store } from '../examples/kv/store.js';
 import { DemoLoad, type LoadProfile, type Sample } from '../scripts/demo-load.js';
 import { latency, percentile } from '../scripts/demo-report.js';
-import { acceptGapsMs, readAccepts } from './accept-gap.js';
+import { deployGapsMs, readAccepts } from './accept-gap.js';
 import { type ProcessSample, readListenCounters, sampleProcess } from './proc.js';
 import { startWithHandoff } from './ways/handoff.js';
 import { startWithPm2 } from './ways/pm2.js';
@@ -128,7 +128,11 @@ export async function runCell(
     const disk = kind === 'kv' ? await lostOnDisk(setup.dataDir, load.acked) : undefined;
 
     const triggerToDone = windows.map(([from, to]) => round(to - from));
-    const gaps = acceptGapsMs(readAccepts(setup.acceptLog));
+    const gapsOrNot = deployGapsMs(
+      readAccepts(setup.acceptLog),
+      windows.map(([from]) => load!.toUnixMs(from)),
+    );
+    const gaps = gapsOrNot.filter((gap) => gap !== undefined);
     const totals = [...load.stats.values()].reduce(
       (t, s) => {
         for (const [reason, n] of Object.entries(s.errors)) t.errors[reason] = (t.errors[reason] ?? 0) + n;
@@ -244,7 +248,7 @@ async function lostOnDisk(
 }
 
 function phaseMedians(outcomes: readonly DeployOutcome[]): Record<string, number> {
-  const phases = ['drainMs', 'sealMs', 'beginToReadyMs', 'totalMs'] as const;
+  const phases = ['spawnToHelloMs', 'drainMs', 'sealMs', 'beginToReadyMs', 'totalMs'] as const;
   return Object.fromEntries(
     phases.map((phase) => {
       const values = outcomes.flatMap((o) => (o.phases?.[phase] === undefined ? [] : [o.phases[phase]]));

@@ -55,7 +55,7 @@ async function main(): Promise<number> {
     steadyMs: quick ? 2000 : 8000,
     pauseMs: 300,
     duringTailMs: 250,
-    requestTimeoutMs: 10_000,
+    requestTimeoutMs: 5000,
     pauseAfterFailureMs: 10,
     runDir,
     pm2Home: join(runDir, 'pm2'),

@@ -45,7 +45,7 @@ export function renderTables(run: BenchRun): string {
     'acked writes',
     'lost (read back)',
     'lost (log reopened)',
-    'stale reads',
+    'reads of another value',
   ]);
   for (const c of cells) {
     const w = c.writes;
@@ -85,7 +85,9 @@ export function renderTables(run: BenchRun): string {
       `${d.p50} / ${d.p99} / ${d.max}`,
       `${t.median} / ${t.p99}`,
       `${(t.median / machine.nodeStartMedianMs).toFixed(1)}×`,
-      g.count ? `${g.median} / ${g.max}` : '–',
+      g.count
+        ? `${g.median} / ${g.max}${g.count < c.deploys.attempted ? ` (${g.count} of ${c.deploys.attempted})` : ''}`
+        : '–',
     ]);
   }
 
@@ -119,6 +121,9 @@ export function renderTables(run: BenchRun): string {
     const out: string[] = [];
     const errors = Object.entries(c.requests.errors).map(([e, n]) => `${e} ×${n}`);
     if (errors.length) out.push(`- ${c.kind} / ${c.way}: failed requests: ${errors.join(', ')}`);
+    if (c.kind === 'kv' && c.requests.errors['HTTP 404']) {
+      out.push(`  (HTTP 404: a read of an acknowledged key that the serving instance does not have)`);
+    }
     if (c.deploys.failures.length) {
       const first = [...new Set(c.deploys.failures)].slice(0, 3).join('; ');
       out.push(`- ${c.kind} / ${c.way}: ${c.deploys.failures.length} deploys failed: ${first}`);
@@ -127,7 +132,7 @@ export function renderTables(run: BenchRun): string {
     if (c.phasesMedianMs) {
       const p = c.phasesMedianMs;
       out.push(
-        `- ${c.kind} / ${c.way}: handoff phases (median ms): drain ${p.drainMs}, seal ${p.sealMs}, begin→ready ${p.beginToReadyMs}, trigger→commit ${p.totalMs}`,
+        `- ${c.kind} / ${c.way}: handoff phases (median ms): successor spawn→Hello ${p.spawnToHelloMs}, drain ${p.drainMs}, seal ${p.sealMs}, begin→ready ${p.beginToReadyMs}, trigger→commit ${p.totalMs}`,
       );
     }
     return out;

@@ -89,6 +89,11 @@ export class DemoLoad {
     return performance.now() - this.#start;
   }
 
+  /** Load time `atMs` (as in `samples`) as a Unix epoch ms. */
+  toUnixMs(atMs: number): number {
+    return performance.timeOrigin + this.#start + atMs;
+  }
+
   /** Reads every acknowledged key back over fresh connections; returns the keys missing or different. */
   async verify(): Promise<string[]> {
     const lost: string[] = [];
