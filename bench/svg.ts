@@ -26,6 +26,7 @@ export function renderSvg(title: string, panels: readonly Panel[]): string {
   const height = 40 + panels.length * (PANEL_HEIGHT + TOP + BOTTOM) + 24;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="sans-serif" font-size="11">`,
+    `<title>${escapeXml(title)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${LEFT}" y="22" font-size="14" font-weight="bold">${escapeXml(title)}</text>`,
   ];
@@ -77,7 +78,8 @@ function renderPanel(panel: Panel, top: number, spanMs: number): string {
       `<line x1="${f1(x(from))}" y1="${plotTop}" x2="${f1(x(from))}" y2="${plotTop + PANEL_HEIGHT}" stroke="#888" stroke-opacity="0.35"/>`,
     );
   }
-  const buckets = bucketize(panel.samples, Math.max(50, spanMs / 1000));
+  // About 600 buckets across the widest panel: ~1.7 px each, enough to show every deploy's spike.
+  const buckets = bucketize(panel.samples, Math.max(100, spanMs / 600));
   const median = buckets.map((b) => `${f1(x(b.atMs))},${f1(y(b.medianMs))}`).join(' ');
   const max = buckets.map((b) => `${f1(x(b.atMs))},${f1(y(b.maxMs))}`).join(' ');
   out.push(
@@ -133,8 +135,9 @@ function niceStep(raw: number): number {
   return 600;
 }
 
+/** Coordinates to whole pixels: finer adds bytes and nothing visible. */
 function f1(n: number): string {
-  return n.toFixed(1);
+  return String(Math.round(n));
 }
 
 function escapeXml(text: string): string {
