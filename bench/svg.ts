@@ -63,36 +63,33 @@ function renderPanel(panel: Panel, top: number, spanMs: number): string {
   for (let ms = Y_MIN_MS; ms <= Y_MAX_MS; ms *= 10) {
     const label = ms < 1000 ? `${ms} ms` : `${ms / 1000} s`;
     out.push(
-      `<line x1="${LEFT}" y1="${f1(y(ms))}" x2="${WIDTH - RIGHT}" y2="${f1(y(ms))}" stroke="#eee"/>`,
-      `<text x="${LEFT - 4}" y="${f1(y(ms) + 4)}" text-anchor="end" fill="#555">${label}</text>`,
+      `<line x1="${LEFT}" y1="${px(y(ms))}" x2="${WIDTH - RIGHT}" y2="${px(y(ms))}" stroke="#eee"/>`,
+      `<text x="${LEFT - 4}" y="${px(y(ms) + 4)}" text-anchor="end" fill="#555">${label}</text>`,
     );
   }
   const stepS = niceStep(spanMs / 1000 / 10);
   for (let s = 0; s * 1000 <= spanMs; s += stepS) {
     out.push(
-      `<text x="${f1(x(s * 1000))}" y="${plotTop + PANEL_HEIGHT + 14}" text-anchor="middle" fill="#555">${s} s</text>`,
+      `<text x="${px(x(s * 1000))}" y="${plotTop + PANEL_HEIGHT + 14}" text-anchor="middle" fill="#555">${s} s</text>`,
     );
   }
-  for (const [from] of panel.deploys) {
-    out.push(
-      `<line x1="${f1(x(from))}" y1="${plotTop}" x2="${f1(x(from))}" y2="${plotTop + PANEL_HEIGHT}" stroke="#888" stroke-opacity="0.35"/>`,
-    );
-  }
+  // One path per kind of mark: a few bytes per deploy or failure instead of an element each.
+  const deployPath = panel.deploys.map(([from]) => `M${px(x(from))} ${plotTop}V${plotTop + PANEL_HEIGHT}`);
+  out.push(`<path d="${deployPath.join('')}" stroke="#888" stroke-opacity="0.35"/>`);
   // About 600 buckets across the widest panel: ~1.7 px each, enough to show every deploy's spike.
   const buckets = bucketize(panel.samples, Math.max(100, spanMs / 600));
-  const median = buckets.map((b) => `${f1(x(b.atMs))},${f1(y(b.medianMs))}`).join(' ');
-  const max = buckets.map((b) => `${f1(x(b.atMs))},${f1(y(b.maxMs))}`).join(' ');
+  const median = buckets.map((b) => `${px(x(b.atMs))},${px(y(b.medianMs))}`).join(' ');
+  const max = buckets.map((b) => `${px(x(b.atMs))},${px(y(b.maxMs))}`).join(' ');
   out.push(
     `<polyline fill="none" stroke="#ff7f0e" stroke-width="1" points="${max}"/>`,
     `<polyline fill="none" stroke="#1f77b4" stroke-width="1.5" points="${median}"/>`,
   );
-  for (const b of buckets) {
-    if (b.failed === 0) continue;
-    // Tick height grows with the log of the count: 1 failure is visible, 1,000 do not swamp the panel.
-    const tickHeight = 4 + 6 * Math.log10(b.failed);
-    out.push(
-      `<line x1="${f1(x(b.atMs))}" y1="${plotTop}" x2="${f1(x(b.atMs))}" y2="${f1(plotTop + tickHeight)}" stroke="#d62728" stroke-width="2"><title>${b.failed} failed</title></line>`,
-    );
+  // Tick height grows with the log of the count: 1 failure is visible, 1,000 do not swamp the panel.
+  const failurePath = buckets
+    .filter((b) => b.failed > 0)
+    .map((b) => `M${px(x(b.atMs))} ${plotTop}v${px(4 + 6 * Math.log10(b.failed))}`);
+  if (failurePath.length) {
+    out.push(`<path d="${failurePath.join('')}" stroke="#d62728" stroke-width="2"/>`);
   }
   out.push(
     `<rect x="${LEFT}" y="${plotTop}" width="${plotWidth}" height="${PANEL_HEIGHT}" fill="none" stroke="#999"/>`,
@@ -136,7 +133,7 @@ function niceStep(raw: number): number {
 }
 
 /** Coordinates to whole pixels: finer adds bytes and nothing visible. */
-function f1(n: number): string {
+function px(n: number): string {
   return String(Math.round(n));
 }
 
