@@ -1,7 +1,9 @@
-// HTTP load for the demo: keep-alive writers and readers and new-connection clients against the kv daemon,
-// counting every request by kind and remembering every acknowledged write so it can be read back later.
+// HTTP load for the demo and the benchmark: keep-alive writers and readers and new-connection clients against
+// the kv daemon, counting every request by kind and remembering every acknowledged write so it can be read
+// back later. Readers ask for /healthz until a write was acknowledged, so readers alone load any daemon.
 
 import http from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 
 export type RequestKind =
   | 'write (keep-alive)'
@@ -24,7 +26,23 @@ export interface Sample {
   readonly ok: boolean;
 }
 
-const REQUEST_TIMEOUT_MS = 15_000;
+/** How many client loops of each kind `start` runs. */
+export interface LoadProfile {
+  readonly keepAliveWriters: number;
+  readonly keepAliveReaders: number;
+  readonly freshWriters: number;
+  readonly freshReaders: number;
+}
+
+export interface DemoLoadOptions {
+  /** A request with no complete answer after this long fails as `TIMEOUT`. Default: 15000. */
+  readonly requestTimeoutMs?: number;
+  /**
+   * A loop whose request failed waits this long before its next one, as a client with a retry delay does;
+   * 0 retries at once (a refused connection then fails thousands of times a second). Default: 0.
+   */
+  readonly pauseAfterFailureMs?: number;
+}
 
 export class DemoLoad {
   readonly stats = new Map<RequestKind, KindStats>();
@@ -33,25 +51,32 @@ export class DemoLoad {
   readonly samples: Sample[] = [];
   /** Reads that returned something other than the last acknowledged value. */
   wrongReads = 0;
+  /** The keys of `acked`, for picking one at random without copying the map. */
+  readonly #ackedKeys: string[] = [];
   readonly #port: number;
+  readonly #requestTimeoutMs: number;
+  readonly #pauseAfterFailureMs: number;
   readonly #start = performance.now();
   readonly #keepAlive = new http.Agent({ keepAlive: true, maxSockets: 64 });
   #running = true;
   #loops: Promise<void>[] = [];
 
-  constructor(port: number) {
+  constructor(port: number, options: DemoLoadOptions = {}) {
     this.#port = port;
+    this.#requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
+    this.#pauseAfterFailureMs = options.pauseAfterFailureMs ?? 0;
   }
 
-  /** Starts `writers` + `readers` keep-alive loops and `fresh` new-connection loops. */
-  start(writers: number, readers: number, fresh: number): void {
-    for (let i = 0; i < writers; i++)
+  /** Starts the profile's loops; they run until `stop`. */
+  start(profile: LoadProfile): void {
+    for (let i = 0; i < profile.keepAliveWriters; i++)
       this.#loops.push(this.#writeLoop(`w${i}`, this.#keepAlive, 'write (keep-alive)'));
-    for (let i = 0; i < readers; i++) this.#loops.push(this.#readLoop(this.#keepAlive, 'read (keep-alive)'));
-    for (let i = 0; i < fresh; i++) {
+    for (let i = 0; i < profile.keepAliveReaders; i++)
+      this.#loops.push(this.#readLoop(this.#keepAlive, 'read (keep-alive)'));
+    for (let i = 0; i < profile.freshWriters; i++)
       this.#loops.push(this.#writeLoop(`n${i}`, false, 'write (new connection)'));
+    for (let i = 0; i < profile.freshReaders; i++)
       this.#loops.push(this.#readLoop(false, 'read (new connection)'));
-    }
   }
 
   async stop(): Promise<void> {
@@ -62,6 +87,11 @@ export class DemoLoad {
 
   elapsedMs(): number {
     return performance.now() - this.#start;
+  }
+
+  /** Load time `atMs` (as in `samples`) as a Unix epoch ms. */
+  toUnixMs(atMs: number): number {
+    return performance.timeOrigin + this.#start + atMs;
   }
 
   /** Reads every acknowledged key back over fresh connections; returns the keys missing or different. */
@@ -88,14 +118,16 @@ export class DemoLoad {
       const key = `${prefix}-${n}`;
       const value = `${key}:${Math.random().toString(36).slice(2)}`;
       const reply = await this.#timed(kind, () => this.#request('PUT', `/kv/${key}`, value, agent));
-      if (reply?.status === 200 && /"revision":\d+/.test(reply.body)) this.acked.set(key, value);
+      if (reply?.status === 200 && /"revision":\d+/.test(reply.body)) {
+        this.acked.set(key, value);
+        this.#ackedKeys.push(key); // keys are never reused, so each is new
+      }
     }
   }
 
   async #readLoop(agent: http.Agent | false, kind: RequestKind): Promise<void> {
     while (this.#running) {
-      const keys = [...this.acked.keys()];
-      const key = keys[Math.floor(Math.random() * keys.length)];
+      const key = this.#ackedKeys[Math.floor(Math.random() * this.#ackedKeys.length)];
       if (key === undefined) {
         await this.#timed(kind, () => this.#request('GET', '/healthz', undefined, agent));
         continue;
@@ -128,13 +160,14 @@ export class DemoLoad {
     }
     stats.failed++;
     stats.errors[reason!] = (stats.errors[reason!] ?? 0) + 1;
+    if (this.#pauseAfterFailureMs > 0) await delay(this.#pauseAfterFailureMs);
     return undefined;
   }
 
   #request(method: string, path: string, body: string | undefined, agent: http.Agent | false) {
     return new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(
-        { host: '127.0.0.1', port: this.#port, method, path, agent, timeout: REQUEST_TIMEOUT_MS },
+        { host: '127.0.0.1', port: this.#port, method, path, agent, timeout: this.#requestTimeoutMs },
         (res) => {
           let text = '';
           res.setEncoding('utf8');

@@ -13,12 +13,14 @@ export interface DemoResult {
   readonly dir: { readonly log: string };
 }
 
-function percentile(sorted: number[], p: number): number {
+/** The p-th percentile of ascending `sorted` (nearest rank below); 0 when empty. */
+export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return 0;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function latency(values: number[]) {
+/** Count, p50, p99 and max of `values` in ms, rounded to 0.1 ms. */
+export function latency(values: readonly number[]) {
   const sorted = [...values].sort((a, b) => a - b);
   const round = (n: number) => Math.round(n * 10) / 10;
   return {

@@ -2,13 +2,12 @@
 // builds plus one to a broken build that must roll back by itself, then every acknowledged write read back.
 // Prints a report (or --json) and exits non-zero if any request failed or any acknowledged write was lost.
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { type HandoffRun, ROOT, startHandoffRun } from '../bench/handoff-run.js';
 import { sendTrigger } from '../src/cli/trigger.js';
 import type { HandoffReport } from '../src/supervisor/report.js';
 import { DemoLoad } from './demo-load.js';
@@ -27,8 +26,6 @@ if (!Number.isInteger(handoffCount) || handoffCount < 0) {
   process.exit(2);
 }
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url)); // dist/scripts/ → repo root
-const CLI = join(ROOT, 'dist/src/cli/main.js');
 const KV = join(ROOT, 'examples/kv/bin/kv');
 const KV_BROKEN = join(ROOT, 'examples/kv/bin/kv-broken');
 const say = (line: string) => {
@@ -37,43 +34,15 @@ const say = (line: string) => {
 
 async function main(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'handoff-demo-'));
-  const paths = {
-    config: join(dir, 'handoff.toml'),
-    control: join(dir, 'control.sock'),
-    trigger: join(dir, 'trigger.sock'),
-    data: join(dir, 'data'),
-    log: join(dir, 'supervisor.log'),
-  };
-  writeFileSync(
-    paths.config,
-    [
-      `control_socket = "${paths.control}"`,
-      `binary = "${KV}"`,
-      `args = ["--data-dir", "${paths.data}", "--control-socket", "${paths.control}", "--log-level", "warn"]`,
-      `trigger_socket = "${paths.trigger}"`,
-      `journal = "${join(dir, 'journal.bin')}"`,
-      `data_dir = "${paths.data}"`,
-      'drain_grace_secs = 10',
-      'deadline_secs = 30',
-      'verify_revisions = true',
-      '[[listeners]]',
-      'name = "http"',
-      'addr = "127.0.0.1:0"',
-    ].join('\n'),
-  );
   say(`handoff demo: kv daemon under \`handoff run\` in ${dir}`);
-  const log = openSync(paths.log, 'a');
-  const supervisor = spawn(process.execPath, [CLI, 'run', '--config', paths.config], {
-    stdio: ['ignore', log, log],
-    detached: true,
-  });
-  const stopSupervisor = once(() => stop(supervisor));
-  process.once('SIGINT', () => void stopSupervisor().then(() => process.exit(130)));
+  let supervisor: HandoffRun | undefined;
+  process.once('SIGINT', () => void (supervisor?.stop() ?? Promise.resolve()).then(() => process.exit(130)));
   try {
-    const port = await waitForSupervisor(paths.trigger);
+    supervisor = await startHandoffRun({ dir, binary: KV, args: ['--log-level', 'warn'] });
+    const { port, paths } = supervisor;
     say(`supervisor pid ${supervisor.pid} holds 127.0.0.1:${port}; logs in ${paths.log}`);
     const load = new DemoLoad(port);
-    load.start(4, 4, 2);
+    load.start({ keepAliveWriters: 4, keepAliveReaders: 4, freshWriters: 2, freshReaders: 2 });
     say('load: 4 keep-alive writers, 4 keep-alive readers, 2+2 new-connection clients');
     await delay(1500);
 
@@ -111,49 +80,9 @@ async function main(): Promise<number> {
     const failures = printReport(result, values.json);
     return failures ? 1 : 0;
   } finally {
-    await stopSupervisor();
+    await supervisor?.stop();
     if (!values.keep) rmSync(dir, { recursive: true, force: true });
   }
-}
-
-/** Waits (bounded) until the supervisor serves its trigger socket, and returns the listener's port. */
-async function waitForSupervisor(trigger: string): Promise<number> {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const reply = await sendTrigger(trigger, 'status');
-      const status = reply.status as {
-        daemon?: { controlSocketAnswers: boolean };
-        listeners: Array<{ addr: string }>;
-      };
-      if (status.daemon?.controlSocketAnswers) return Number(status.listeners[0]?.addr.split(':').at(-1));
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error('the supervisor did not come up within 20 s (see its log)');
-    await delay(100);
-  }
-}
-
-/** SIGTERM the supervisor (it stops the daemon), SIGKILL its group if it takes too long. */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // gone
-    }
-  }, 15_000);
-  await exited;
-  clearTimeout(timer);
-}
-
-function once<T>(fn: () => Promise<T>): () => Promise<T> {
-  let promise: Promise<T> | undefined;
-  return () => (promise ??= fn());
 }
 
 main().then(

@@ -1,7 +1,8 @@
 // Asks the serving daemon who it is by reading the Hello its incumbent sends on connect, then hanging up
-// (the incumbent ends that session without touching anything).
+// (the incumbent ends that session without touching anything); and waits for a given pid to answer.
 
 import { createConnection } from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
 import { displayBuildId } from '../supervisor/report.js';
 import { FramedConnection } from '../wire.js';
 
@@ -27,5 +28,27 @@ export async function probeIncumbent(
     return undefined;
   } finally {
     conn.destroy();
+  }
+}
+
+/** Between probes while waiting for an incumbent: short, since the wait is normally a few ms. */
+const PROBE_RETRY_MS = 5;
+
+/**
+ * Resolves true once the incumbent answering on `controlPath` is `pid`, false if that takes longer than
+ * `timeoutMs`. A committed successor takes the control path over only after its Ready (SPEC §5.3), a moment
+ * after the supervisor has acted on that Ready: until then the path still names the old build's socket.
+ */
+export async function waitForIncumbent(
+  controlPath: string,
+  pid: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const remainingMs = deadline - performance.now();
+    if (remainingMs <= 0) return false;
+    if ((await probeIncumbent(controlPath, remainingMs))?.pid === pid) return true;
+    await delay(Math.min(PROBE_RETRY_MS, Math.max(0, deadline - performance.now())));
   }
 }

@@ -139,6 +139,19 @@ test('trigger-socket and SIGHUP handoffs commit; upgrade exits 0 committed, 2 ro
   assert.match(unreachable.output(), /cannot reach the trigger socket .*nobody\.sock/);
 });
 
+test('back-to-back trigger handoffs all commit: a reply means the new build answers on the control socket', async (t) => {
+  // Scenario: each trigger is sent the moment the previous reply arrives. The successor takes the control
+  // path over only after Ready, so a reply sent on Commit alone could reach the client before that, and the
+  // next handoff would find the old build's dead socket (ECONNREFUSED). Expected: every one commits.
+  const s = setup(t);
+  await startSupervisor(t, s);
+  for (let i = 1; i <= 10; i++) {
+    const reply = await sendTrigger(s.trigger, 'handoff');
+    assert.match(reply.result, /committed=true/, `handoff ${i}: ${reply.result}`);
+  }
+  assert.equal(s.servingPids().length, 11);
+});
+
 test('a daemon killed outside a handoff is restarted, and a client that connected meanwhile is served', async (t) => {
   const s = setup(t);
   const { port } = await startSupervisor(t, s);

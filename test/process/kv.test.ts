@@ -74,7 +74,7 @@ async function startKvUnderSupervisor(t: TestContext) {
 test('the kv daemon keeps every acknowledged write across 20 handoffs under load, with no failed request', async (t) => {
   const { port, trigger, supervisor } = await startKvUnderSupervisor(t);
   const load = new DemoLoad(port);
-  load.start(3, 2, 1);
+  load.start({ keepAliveWriters: 3, keepAliveReaders: 2, freshWriters: 1, freshReaders: 1 });
   t.after(() => load.stop());
   await waitFor(() => load.acked.size >= 50, { what: 'writes to flow' });
   const reports: HandoffReport[] = [];
