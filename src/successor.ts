@@ -64,6 +64,15 @@ export interface SuccessorOptions {
   readonly writeTimeoutMs?: number;
 }
 
+/** What a successor carries from its handshake on: the channel to the supervisor and the agreed terms. */
+interface Channel {
+  readonly conn: FramedConnection;
+  readonly listeners: InheritedListeners;
+  readonly timing: Timing;
+  readonly handoffId: HandoffId;
+  readonly version: number;
+}
+
 interface Timing {
   readonly helloReadTimeoutMs: number;
   readonly beginWaitTimeoutMs: number;
@@ -149,13 +158,13 @@ export class Successor extends Spendable {
       );
       const { message } = await conn.read(this.#timing.helloReadTimeoutMs, 'HelloAck');
       if (message.type !== 'HelloAck') throw unexpected(message.type, 'HelloAck');
-      return new HandshookSuccessor(
+      return new HandshookSuccessor({
         conn,
-        this.#listeners,
-        this.#timing,
-        message.handoffId,
-        message.protoVersionChosen,
-      );
+        listeners: this.#listeners,
+        timing: this.#timing,
+        handoffId: message.handoffId,
+        version: message.protoVersionChosen,
+      });
     } catch (error) {
       this.#abandon();
       throw error;
@@ -171,29 +180,17 @@ export class Successor extends Spendable {
 /** A successor that has shaken hands and waits for the incumbent to seal. */
 export class HandshookSuccessor extends Spendable {
   readonly handoffId: HandoffId;
-  readonly #conn: FramedConnection;
-  readonly #listeners: InheritedListeners;
-  readonly #timing: Timing;
-  readonly #version: number;
+  readonly #channel: Channel;
 
   /** @internal */
-  constructor(
-    conn: FramedConnection,
-    listeners: InheritedListeners,
-    timing: Timing,
-    handoffId: HandoffId,
-    version: number,
-  ) {
+  constructor(channel: Channel) {
     super();
-    this.#conn = conn;
-    this.#listeners = listeners;
-    this.#timing = timing;
-    this.handoffId = handoffId;
-    this.#version = version;
+    this.#channel = channel;
+    this.handoffId = channel.handoffId;
   }
 
   get listenerNames(): string[] {
-    return this.#listeners.names;
+    return this.#channel.listeners.names;
   }
 
   /**
@@ -203,8 +200,8 @@ export class HandshookSuccessor extends Spendable {
    */
   async waitForBegin(): Promise<BegunSuccessor> {
     this.spend('waitForBegin()');
-    const conn = this.#conn;
-    const giveUpAt = Date.now() + this.#timing.beginWaitTimeoutMs;
+    const { conn, listeners, timing } = this.#channel;
+    const giveUpAt = Date.now() + timing.beginWaitTimeoutMs;
     try {
       for (;;) {
         const { message } = await conn.read(Math.max(1, giveUpAt - Date.now()), 'Begin');
@@ -216,7 +213,7 @@ export class HandshookSuccessor extends Spendable {
                 `Begin for handoff ${message.handoffId} does not match the handshake's ${this.handoffId}`,
               );
             }
-            return new BegunSuccessor(conn, this.#listeners, this.#timing, this.handoffId, this.#version);
+            return new BegunSuccessor(this.#channel);
           case 'Abort':
             throw new HandoffError(
               'Aborted',
@@ -233,7 +230,7 @@ export class HandshookSuccessor extends Spendable {
       }
     } catch (error) {
       conn.destroy();
-      this.#listeners.closeAll();
+      listeners.closeAll();
       throw error;
     }
   }
@@ -247,36 +244,24 @@ export interface HeartbeatGuard {
 /** A successor told to Begin: it may now take the listeners and the lock, open state, then announce. */
 export class BegunSuccessor extends Spendable {
   readonly handoffId: HandoffId;
-  readonly #conn: FramedConnection;
-  readonly #listeners: InheritedListeners;
-  readonly #timing: Timing;
-  readonly #version: number;
+  readonly #channel: Channel;
   #heartbeats: NodeJS.Timeout | undefined;
 
   /** @internal */
-  constructor(
-    conn: FramedConnection,
-    listeners: InheritedListeners,
-    timing: Timing,
-    handoffId: HandoffId,
-    version: number,
-  ) {
+  constructor(channel: Channel) {
     super();
-    this.#conn = conn;
-    this.#listeners = listeners;
-    this.#timing = timing;
-    this.handoffId = handoffId;
-    this.#version = version;
+    this.#channel = channel;
+    this.handoffId = channel.handoffId;
   }
 
   /** Names of the listeners not taken yet. */
   get listenerNames(): string[] {
-    return this.#listeners.names;
+    return this.#channel.listeners.names;
   }
 
   /** The inherited listener `name`, for `server.listen(handle)`; undefined if unknown or already taken. */
   takeListener(name: string): ListenerHandle | undefined {
-    return this.#listeners.take(name);
+    return this.#channel.listeners.take(name);
   }
 
   /**
@@ -286,10 +271,11 @@ export class BegunSuccessor extends Spendable {
   startHeartbeats(): HeartbeatGuard {
     this.#stopHeartbeats();
     this.#heartbeats = setInterval(() => {
-      this.#conn.write({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }, this.#version).catch(() => {
+      const { conn, version } = this.#channel;
+      conn.write({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }, version).catch(() => {
         // The supervisor is gone; announcing will report it.
       });
-    }, this.#timing.heartbeatIntervalMs);
+    }, this.#channel.timing.heartbeatIntervalMs);
     return { stop: () => this.#stopHeartbeats() };
   }
 
@@ -318,7 +304,7 @@ export class BegunSuccessor extends Spendable {
     this.spend('announceReady()');
     this.#stopHeartbeats();
     try {
-      await this.#conn.write(
+      await this.#channel.conn.write(
         {
           type: 'Ready',
           handoffId: this.handoffId,
@@ -326,12 +312,12 @@ export class BegunSuccessor extends Spendable {
           healthzOk: readiness.healthzOk,
           advertisedRevisionPerShard: [...readiness.advertisedRevisionPerShard],
         },
-        this.#version,
+        this.#channel.version,
       );
     } finally {
       // The supervisor sends nothing after Ready that we must act on; its EOF must not keep us alive.
-      this.#conn.socket.end();
-      this.#conn.socket.unref();
+      this.#channel.conn.socket.end();
+      this.#channel.conn.socket.unref();
     }
   }
 
