@@ -11,8 +11,7 @@ import { HandoffEvent, HandoffEvents } from './events.js';
 import { IncumbentSession, type SessionEnd, type SessionOwnership } from './incumbent-session.js';
 import { DataDirLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
-import { buildIdBytes, invalidOption, nonNegativeInteger, positiveInteger } from './options.js';
-import { DEFAULTS } from './timing.js';
+import { buildIdBytes, invalidOption, positiveInteger, timingOptions } from './options.js';
 import { FramedConnection } from './wire.js';
 
 export interface IncumbentOptions {
@@ -51,38 +50,16 @@ function resolveOptions(options: IncumbentOptions): ResolvedOptions {
   }
   return {
     buildId: buildIdBytes('buildId', options.buildId),
-    helloReadTimeoutMs: positiveInteger(
+    ...timingOptions(options, [
       'helloReadTimeoutMs',
-      options.helloReadTimeoutMs,
-      DEFAULTS.helloReadTimeoutMs,
-    ),
-    livenessTimeoutMs: positiveInteger(
       'livenessTimeoutMs',
-      options.livenessTimeoutMs,
-      DEFAULTS.livenessTimeoutMs,
-    ),
-    heartbeatIntervalMs: positiveInteger(
       'heartbeatIntervalMs',
-      options.heartbeatIntervalMs,
-      DEFAULTS.heartbeatIntervalMs,
-    ),
-    wireSlackMs: nonNegativeInteger('wireSlackMs', options.wireSlackMs, DEFAULTS.wireSlackMs),
-    minReadTimeoutMs: positiveInteger(
+      'wireSlackMs',
       'minReadTimeoutMs',
-      options.minReadTimeoutMs,
-      DEFAULTS.minReadTimeoutMs,
-    ),
-    resumeFlockTimeoutMs: nonNegativeInteger(
       'resumeFlockTimeoutMs',
-      options.resumeFlockTimeoutMs,
-      DEFAULTS.resumeFlockTimeoutMs,
-    ),
-    resumeFlockPollMs: positiveInteger(
       'resumeFlockPollMs',
-      options.resumeFlockPollMs,
-      DEFAULTS.resumeFlockPollMs,
-    ),
-    writeTimeoutMs: positiveInteger('writeTimeoutMs', options.writeTimeoutMs, DEFAULTS.writeTimeoutMs),
+      'writeTimeoutMs',
+    ]),
     allowedUids,
     maxQueuedConnections: positiveInteger('maxQueuedConnections', options.maxQueuedConnections, 16),
     logger: options.logger ?? createLogger('handoff.incumbent'),

@@ -2,6 +2,7 @@
 // message that names the option, echoes the value and gives its type.
 
 import { HandoffError } from './errors.js';
+import { DEFAULTS } from './timing.js';
 
 function describe(value: unknown): string {
   return `${typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value))} (${typeof value})`;
@@ -37,4 +38,22 @@ export function buildIdBytes(option: string, value: unknown): Uint8Array {
   if (typeof value === 'string') return new TextEncoder().encode(value);
   if (value instanceof Uint8Array) return value;
   throw invalidOption(option, 'a string or a Uint8Array', value);
+}
+
+type TimingName = keyof typeof DEFAULTS;
+/** Windows that may be zero (no slack, no retry); every other duration must be positive. */
+const ZERO_ALLOWED: ReadonlySet<TimingName> = new Set(['wireSlackMs', 'resumeFlockTimeoutMs']);
+
+/** Each named timing option: the value given (checked) or its SPEC §4 default from DEFAULTS. */
+export function timingOptions<K extends TimingName>(
+  options: Partial<Record<K, unknown>>,
+  names: readonly K[],
+): Record<K, number> {
+  const resolved = {} as Record<K, number>;
+  for (const name of names) {
+    resolved[name] = ZERO_ALLOWED.has(name)
+      ? nonNegativeInteger(name, options[name], DEFAULTS[name])
+      : positiveInteger(name, options[name], DEFAULTS[name]);
+  }
+  return resolved;
 }

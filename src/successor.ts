@@ -8,11 +8,10 @@ import { HandoffError, ioError } from './errors.js';
 import { bindIncumbent, type Incumbent, type IncumbentOptions } from './incumbent.js';
 import { InheritedListeners, type ListenerHandle } from './inherited-listeners.js';
 import type { DataDirLock } from './lock.js';
-import { buildIdBytes, positiveInteger } from './options.js';
+import { buildIdBytes, timingOptions } from './options.js';
 import type { HandoffId } from './protocol/messages.js';
 import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
 import { RoleEnv, SUCCESSOR_ROLE } from './role-env.js';
-import { DEFAULTS } from './timing.js';
 import { FramedConnection } from './wire.js';
 
 export type Role =
@@ -98,24 +97,13 @@ export class Successor extends Spendable {
   /** @internal Obtained from `detectRole()`. */
   constructor(controlFd: number, listeners: InheritedListeners, options: SuccessorOptions = {}) {
     super();
-    this.#timing = {
-      helloReadTimeoutMs: positiveInteger(
-        'helloReadTimeoutMs',
-        options.helloReadTimeoutMs,
-        DEFAULTS.helloReadTimeoutMs,
-      ),
-      beginWaitTimeoutMs: positiveInteger(
-        'beginWaitTimeoutMs',
-        options.beginWaitTimeoutMs,
-        DEFAULTS.beginWaitTimeoutMs,
-      ),
-      heartbeatIntervalMs: positiveInteger(
-        'heartbeatIntervalMs',
-        options.heartbeatIntervalMs,
-        DEFAULTS.heartbeatIntervalMs,
-      ),
-    };
-    const writeTimeoutMs = positiveInteger('writeTimeoutMs', options.writeTimeoutMs, DEFAULTS.writeTimeoutMs);
+    const { writeTimeoutMs, ...timing } = timingOptions(options, [
+      'helloReadTimeoutMs',
+      'beginWaitTimeoutMs',
+      'heartbeatIntervalMs',
+      'writeTimeoutMs',
+    ]);
+    this.#timing = timing;
     let socket: Socket;
     try {
       socket = new Socket({ fd: controlFd, readable: true, writable: true });

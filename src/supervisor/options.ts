@@ -2,8 +2,7 @@
 // when it is given (STYLE rule 13).
 
 import { createLogger, type Logger } from '../log.js';
-import { invalidOption, nonNegativeInteger, positiveInteger } from '../options.js';
-import { DEFAULTS } from '../timing.js';
+import { invalidOption, timingOptions } from '../options.js';
 import type { HandoffReport, HandoffStep } from './report.js';
 import type { InstanceSpec, SupervisedListener } from './spawn.js';
 
@@ -62,33 +61,15 @@ export function resolveSupervisorOptions(options: SupervisorOptions) {
     controlPath: options.controlPath,
     listeners: [...listeners],
     journalPath: options.journalPath,
-    livenessTimeoutMs: positiveInteger(
+    ...timingOptions(options, [
       'livenessTimeoutMs',
-      options.livenessTimeoutMs,
-      DEFAULTS.livenessTimeoutMs,
-    ),
-    heartbeatIntervalMs: positiveInteger(
       'heartbeatIntervalMs',
-      options.heartbeatIntervalMs,
-      DEFAULTS.heartbeatIntervalMs,
-    ),
-    helloReadTimeoutMs: positiveInteger(
       'helloReadTimeoutMs',
-      options.helloReadTimeoutMs,
-      DEFAULTS.helloReadTimeoutMs,
-    ),
-    wireSlackMs: nonNegativeInteger('wireSlackMs', options.wireSlackMs, DEFAULTS.wireSlackMs),
-    minReadTimeoutMs: positiveInteger(
+      'wireSlackMs',
       'minReadTimeoutMs',
-      options.minReadTimeoutMs,
-      DEFAULTS.minReadTimeoutMs,
-    ),
-    writeTimeoutMs: positiveInteger('writeTimeoutMs', options.writeTimeoutMs, DEFAULTS.writeTimeoutMs),
-    journalProbeReadTimeoutMs: positiveInteger(
+      'writeTimeoutMs',
       'journalProbeReadTimeoutMs',
-      options.journalProbeReadTimeoutMs,
-      DEFAULTS.journalProbeReadTimeoutMs,
-    ),
+    ]),
     logger: options.logger ?? createLogger('handoff.supervisor'),
   };
 }
@@ -109,8 +90,7 @@ export function resolveHandoffSpec(spec: HandoffSpec) {
   ) {
     throw invalidOption('env', 'an object of string values', spec.env);
   }
-  const deadlineMs = positiveInteger('deadlineMs', spec.deadlineMs, DEFAULTS.deadlineMs);
-  const drainGraceMs = positiveInteger('drainGraceMs', spec.drainGraceMs, DEFAULTS.drainGraceMs);
+  const { deadlineMs, drainGraceMs } = timingOptions(spec, ['deadlineMs', 'drainGraceMs']);
   return {
     instance: {
       command: spec.command,
