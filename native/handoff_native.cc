@@ -273,6 +273,17 @@ Napi::Value DupFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, copy);
 }
 
+// listenAgain(fd, backlog): listen(2) on a socket that is already listening, which on Linux only replaces
+// its accept-queue limit. Any errno throws. (Whether the socket is listening is src/os.ts's check.)
+Napi::Value ListenAgain(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0) || !IsInt(info, 1)) return ThrowType(env, "listenAgain(fd, backlog): expected (number, number)");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int backlog = info[1].As<Napi::Number>().Int32Value();
+  if (listen(fd, backlog) != 0) return ThrowErrno(env, errno, "listen");
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flockExclusiveNonBlocking", Napi::Function::New(env, FlockExclusiveNonBlocking));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
@@ -282,6 +293,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeInheritedFds", Napi::Function::New(env, CloseInheritedFds));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
+  exports.Set("listenAgain", Napi::Function::New(env, ListenAgain));
   return exports;
 }
 

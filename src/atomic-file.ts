@@ -1,32 +1,78 @@
-// Crash-safe small-file replacement: write a temporary file, fsync it, rename it over the target, fsync the
-// directory. Used for the data-dir pidfile (SPEC §6) and meant for the supervisor journal (SPEC §5.1).
+// Crash-safe, symlink-safe small files: the data-dir pidfile and the supervisor's journal are replaced
+// atomically through a fresh temporary file, and read with a size cap (docs/operations.md, "Security model").
 
-import { open, rename } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { open, rename, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 
 /**
- * Replaces `path` with `data` so that a crash at any instant leaves either the old content or the new, never a
- * torn file. The temporary file is `<path>.tmp`, in the same directory (rename is atomic only within one
- * filesystem); callers serialise their own writes to one path, so one fixed temporary name is enough and a crash
- * leaves at most one stale temporary, overwritten by the next write. Errors are the raw Node system errors.
+ * Replaces `path` with `data` so that a crash at any instant leaves either the old content or the new, never
+ * a torn file, and so that no path an attacker planted is ever written through: the temporary file gets a
+ * random name and is created with O_CREAT|O_EXCL|O_NOFOLLOW (a symlink or any existing file there fails the
+ * open instead of being followed or truncated), fsynced, renamed over `path` (rename replaces a symlink at
+ * `path` itself, never its target), and the directory fsynced. The temporary file is removed on any error.
+ * Errors are the raw Node system errors.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
-  const tmp = `${path}.tmp`;
-  const file = await open(tmp, 'w', mode);
+  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const file = await open(
+    tmp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    mode,
+  );
   try {
-    await file.writeFile(data);
-    // Data must be on disk before the rename makes it visible, or a crash could expose an empty file.
-    await file.sync();
-  } finally {
-    await file.close();
+    try {
+      await file.writeFile(data);
+      // Data must be on disk before the rename makes it visible, or a crash could expose an empty file.
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+  } catch (error) {
+    await unlink(tmp).catch(() => {});
+    throw error;
   }
-  await rename(tmp, path);
   // The rename itself lives in the directory: without this fsync a crash could forget it.
-  const dirHandle = await open(dir, 'r');
+  const dirHandle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await dirHandle.sync();
   } finally {
     await dirHandle.close();
+  }
+}
+
+/** A file that is not a regular file, or larger than the cap: refused without reading it. */
+export class UnsafeFileError extends Error {
+  override name = 'UnsafeFileError';
+}
+
+/**
+ * Reads at most `maxBytes` of the regular file at `path`, following no symlink at the last component and
+ * never blocking on a FIFO or device. Throws `UnsafeFileError` for anything but a regular file, or one
+ * larger than `maxBytes`; a missing file is the raw ENOENT error.
+ */
+export async function readBoundedFile(path: string, maxBytes: number): Promise<Buffer> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  try {
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new UnsafeFileError(`${path} is not a regular file`);
+    if (stat.size > maxBytes) {
+      throw new UnsafeFileError(`${path} is ${stat.size} bytes; at most ${maxBytes} are read`);
+    }
+    // Read one byte past the cap: a file that grew since fstat is refused too.
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await file.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new UnsafeFileError(`${path} is over ${maxBytes} bytes`);
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    await file.close();
   }
 }

@@ -1,14 +1,14 @@
-// runDaemon: both start-up paths of a handoff-able daemon in one call (SPEC §5.2, §5.3). Cold start: lock
-// (breaking a stale one), open, bind the control socket, serve. Successor: handshake, wait for Begin, lock,
-// open (with heartbeats), announce Ready and take over the control socket, serve. Then it exits 0 after a
-// Commit, 1 when the data was taken by another instance, and 0 after a SIGTERM/SIGINT shutdown.
+// runDaemon: both start-up paths of a handoff-able daemon in one call (docs/protocol.md). Cold
+// start: lock (breaking a stale one), open, bind the control socket, serve. Successor: handshake, wait for
+// Begin, lock, open (with heartbeats), announce Ready and take over the control socket, serve. Then it exits
+// 0 after a Commit, 1 when the data was taken by another instance, and 0 after a SIGTERM/SIGINT shutdown.
 
 import type { Drainable, ReadinessSnapshot } from './drainable.js';
 import { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
-import type { ListenerHandle } from './inherited-listeners.js';
+import type { InheritedListeners, ListenerHandle } from './inherited-listeners.js';
 import { DataDirLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
-import { detectRole, type SuccessorOptions } from './successor.js';
+import { type BegunSuccessor, detectRole, type SuccessorOptions } from './successor.js';
 
 /** What the daemon's `start` is given once it holds the data-dir lock. */
 export interface DaemonContext {
@@ -17,7 +17,8 @@ export interface DaemonContext {
   readonly logger: Logger;
   /**
    * The supervisor-held listener `name`, for `server.listen(handle)`: once per name; undefined when the
-   * daemon was started without a supervisor (bind your own address then).
+   * daemon was started without a supervisor (bind your own address then). After `start` returns, the
+   * library gives the socket back the supervisor's accept-queue size, which Node's listen shrinks.
    */
   takeListener(name: string): ListenerHandle | undefined;
 }
@@ -27,7 +28,10 @@ export interface DaemonApp {
   readonly drainable: Drainable;
   /** What a successor announces in Ready; called after `start`. Default: healthy, nothing listed. */
   readiness?(): ReadinessSnapshot | Promise<ReadinessSnapshot>;
-  /** Graceful stop outside a handoff (SIGTERM): stop serving and close the data. The lock is released after. */
+  /**
+   * Graceful stop outside a handoff (SIGTERM), or after a start-up that failed once `start` had returned:
+   * stop serving and close the data. The lock is released only after it resolves.
+   */
   stop?(): Promise<void>;
 }
 
@@ -59,6 +63,9 @@ export interface RunDaemonOptions {
 export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome> {
   const logger = options.logger ?? createLogger('handoff.daemon');
   const exit = options.exitProcess !== false;
+  // A daemon's stderr may be a pipe to a supervisor that has died (kill -9): losing log lines is fine,
+  // dying of EPIPE on the next console.error is not.
+  process.stderr.on('error', ignoreStderrError);
   let incumbent: Incumbent;
   let app: DaemonApp;
   try {
@@ -91,6 +98,7 @@ export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome
     process.off('SIGINT', onSignal);
   }
   if (outcome === 'closed' && stopRequested) {
+    // The app stops writing before the lock is released: never a moment with a writer and no lock.
     await app.stop?.();
     incumbent.releaseLock();
   }
@@ -109,35 +117,34 @@ async function startUp(
     logger,
     ...(options.buildId !== undefined && { buildId: options.buildId }),
   };
+  const context = (begun?: BegunSuccessor): DaemonContext => ({
+    role: begun ? 'successor' : 'coldStart',
+    dataDir: options.dataDir,
+    logger,
+    takeListener: (name) => (begun ? begun.takeListener(name) : role.listeners.take(name)),
+  });
   if (role.kind === 'coldStart') {
-    const lock = await DataDirLock.acquireOrBreakStale(options.dataDir);
+    const lock = await DataDirLock.acquireOrBreakStale(options.dataDir, { logger });
+    let app: DaemonApp | undefined;
     try {
-      const app = await options.start({
-        role: 'coldStart',
-        dataDir: options.dataDir,
-        logger,
-        takeListener: (name) => role.listeners.take(name),
-      });
+      app = withBacklogRestored(await options.start(context()), role.listeners, logger);
       const incumbent = await Incumbent.bindColdStart(options.controlPath, lock, incumbentOptions);
       logger.info({ controlPath: options.controlPath }, 'serving (cold start)');
       return { incumbent, app };
     } catch (error) {
-      lock.release();
+      await stopThenRelease(app, lock, logger);
       throw error;
     }
   }
   const handshook = await role.successor.handshake(options.buildId);
   const begun = await handshook.waitForBegin();
-  // The incumbent sealed and released the lock: it must be free now (SPEC §5.3).
-  const lock = await DataDirLock.acquire(options.dataDir);
+  let lock: DataDirLock | undefined;
+  let app: DaemonApp | undefined;
   const heartbeats = begun.startHeartbeats();
   try {
-    const app = await options.start({
-      role: 'successor',
-      dataDir: options.dataDir,
-      logger,
-      takeListener: (name) => begun.takeListener(name),
-    });
+    // The incumbent sealed and released the lock: it must be free now (docs/protocol.md).
+    lock = await DataDirLock.acquire(options.dataDir, { logger });
+    app = withBacklogRestored(await options.start(context(begun)), role.listeners, logger);
     heartbeats.stop();
     const readiness = (await app.readiness?.()) ?? {
       listeningOn: [],
@@ -149,7 +156,53 @@ async function startUp(
     return { incumbent, app };
   } catch (error) {
     heartbeats.stop();
-    lock.release();
+    begun.abandon();
+    if (lock) await stopThenRelease(app, lock, logger);
     throw error;
   }
 }
+
+/**
+ * Restores the supervisor's accept-queue size now that `start` has listened, and again after every
+ * resume (a resumed daemon listens once more). A failure costs queue space, not correctness: logged.
+ */
+function withBacklogRestored(app: DaemonApp, listeners: InheritedListeners, logger: Logger): DaemonApp {
+  const restore = () => {
+    try {
+      listeners.restoreBacklog();
+    } catch (error) {
+      logger.warn({ err: error }, 'could not restore the accept-queue size of an inherited listener');
+    }
+  };
+  restore();
+  const { drainable } = app;
+  return {
+    ...app,
+    drainable: {
+      drain: (context) => drainable.drain(context),
+      seal: () => drainable.seal(),
+      async resumeAfterAbort() {
+        await drainable.resumeAfterAbort();
+        restore();
+      },
+      ...(drainable.snapshotState && { snapshotState: () => drainable.snapshotState!() }),
+    },
+  };
+}
+
+/** A start-up that failed after `start` returned: the app stops writing first, then the lock goes. */
+async function stopThenRelease(app: DaemonApp | undefined, lock: DataDirLock, logger: Logger): Promise<void> {
+  if (app) {
+    try {
+      await app.stop?.();
+    } catch (error) {
+      // The process is about to exit (or its caller to give up): the lock dies with it either way, but
+      // releasing it now would let another instance write beside an app that may still be writing.
+      logger.error({ err: error }, 'stop() failed after a failed start-up; keeping the data-dir lock');
+      return;
+    }
+  }
+  lock.release();
+}
+
+function ignoreStderrError(): void {}

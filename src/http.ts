@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import net from 'node:net';
 import type { DrainContext, DrainReport } from './drainable.js';
 import { HandoffError, ioError } from './errors.js';
-import { dupFd as nativeDupFd } from './os.js';
+import { DEFAULT_BACKLOG, dupFd as nativeDupFd } from './os.js';
+import { MAX_TIMER_MS } from './timing.js';
 
 /*
  * Why the fd needs a duplicate (measured on Node 20.20): `server.listen({ fd: 3 })` wraps fd 3 itself
@@ -43,10 +44,7 @@ export interface HttpDrainOptions {
   readonly backlog?: number;
 }
 
-export const HTTP_DRAIN_DEFAULTS = Object.freeze({ drainQuietMs: 50, backlog: 4096 });
-
-/** setTimeout's ceiling (2^31 - 1 ms); a longer delay would fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+export const HTTP_DRAIN_DEFAULTS = Object.freeze({ drainQuietMs: 50, backlog: DEFAULT_BACKLOG });
 
 interface ResolvedOptions {
   readonly drainQuietMs: number;
@@ -276,7 +274,8 @@ function listen(server: Server, fd: number, backlog: number): Promise<void> {
     };
     server.once('error', onError);
     server.once('listening', onListening);
-    server.listen({ fd, backlog });
+    // Positional: Node 20 ignores `backlog` inside `{ fd }` options and listens with 511.
+    server.listen({ fd }, backlog);
   });
 }
 

@@ -56,6 +56,8 @@ export type SessionEnd =
       readonly phase: SessionPhase;
       readonly handoffId?: HandoffId;
       readonly error?: HandoffError;
+      /** The session was idle and gave way to a newer connection (`yieldIfIdle`). */
+      readonly yielded?: true;
     };
 
 export class IncumbentSession {
@@ -64,10 +66,29 @@ export class IncumbentSession {
   #version = PROTO_MAX;
   /** Aborted when the connection closes, so a running drain hook learns the handoff was abandoned. */
   readonly #closed = new AbortController();
+  #yielded = false;
 
   constructor(ctx: SessionContext) {
     this.#ctx = ctx;
     ctx.conn.socket.once('close', () => this.#closed.abort());
+  }
+
+  /**
+   * Ends the session if no handoff has begun in it (no PrepareHandoff yet): a newer connection is waiting,
+   * and one client that connects and idles (or heartbeats) must not keep every supervisor out. A supervisor
+   * whose idle session yields sees its connection closed before PrepareHandoff; nothing was touched.
+   */
+  yieldIfIdle(): void {
+    if (this.#state.phase !== 'idle' || this.#ctx.conn.closed) return;
+    this.#yielded = true;
+    this.#ctx.conn.destroy(
+      new HandoffError('Io', 'the control session yielded to a newer connection before any handoff began'),
+    );
+  }
+
+  /** Ends the session now (the incumbent is closing). */
+  end(): void {
+    this.#ctx.conn.destroy();
   }
 
   /** Runs the session to its end. Never throws: every failure is reported in the result. */
@@ -84,12 +105,14 @@ export class IncumbentSession {
       const failure = isHandoffError(error)
         ? error
         : new HandoffError('Protocol', String(error), {}, { cause: error });
-      const clean = failure.code === 'Io' && failure.details.eof === true && state.phase === 'idle';
+      const clean =
+        state.phase === 'idle' && (this.#yielded || (failure.code === 'Io' && failure.details.eof === true));
       return {
         kind: 'ended',
         phase: state.phase,
         ...(state.phase !== 'idle' && { handoffId: state.id }),
         ...(!clean && { error: failure }),
+        ...(this.#yielded && { yielded: true }),
       };
     }
   }
@@ -141,8 +164,14 @@ export class IncumbentSession {
         if (state.phase === 'idle' || state.id !== message.handoffId)
           throw unexpected('Commit for unknown id');
         if (state.phase !== 'sealed') throw new HandoffError('Protocol', 'Commit before SealComplete');
-        this.#ctx.events.emit(HandoffEvent.COMMIT, { handoffId: state.id });
-        this.#ctx.logger.info({ event: HandoffEvent.COMMIT, handoffId: state.id }, 'handoff committed');
+        // Past the point of no return: a throwing event listener or log sink must not turn a commit into a
+        // session error (which would make this daemon try to re-take the successor's lock).
+        try {
+          this.#ctx.events.emit(HandoffEvent.COMMIT, { handoffId: state.id });
+          this.#ctx.logger.info({ event: HandoffEvent.COMMIT, handoffId: state.id }, 'handoff committed');
+        } catch {
+          // best effort
+        }
         crashHere(CrashPoint.O_AFTER_COMMIT_RECV);
         return state.id;
       }

@@ -2,7 +2,7 @@
 // serves one supervisor session at a time, and after a session that ended mid-handoff puts the daemon back
 // into service (resume, or re-take the flock and resume) — or stops when the data now belongs to another.
 
-import { statSync } from 'node:fs';
+import { statSync, unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { bindControlSocket, checkPeer } from './control-socket.js';
 import type { Drainable } from './drainable.js';
@@ -81,7 +81,7 @@ export class Incumbent {
   #lock: DataDirLock | undefined;
   #queue: Socket[] = [];
   #wake: (() => void) | undefined;
-  #current: FramedConnection | undefined;
+  #current: IncumbentSession | undefined;
   #serving = false;
   #closed = false;
 
@@ -164,12 +164,34 @@ export class Incumbent {
     }
   }
 
-  /** Stops accepting sessions and ends the one in progress; `serve` resolves 'closed'. Idempotent. */
+  /**
+   * Stops accepting sessions and ends the one in progress; `serve` resolves 'closed'. Removes the control
+   * socket file if the path still leads to our socket (a successor's socket there is left alone).
+   * Idempotent.
+   */
   close(): void {
+    const wasClosed = this.#closed;
     this.#closed = true;
-    this.#current?.destroy();
+    this.#current?.end();
     this.#shutdown();
     this.#wake?.();
+    if (!wasClosed) this.#removeControlPath();
+  }
+
+  /** Unlinks the control path if it is still our socket file. */
+  #removeControlPath(): void {
+    try {
+      // stat → unlink is not atomic, but nobody else binds this path while we hold the data-dir lock
+      // outside a handoff: a successor binds it only after our seal, and close() is for a stop.
+      if (this.holdsLock && statSync(this.controlPath).ino === this.#pathIno) unlinkSync(this.controlPath);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.#options.logger.warn(
+          { err: error, controlPath: this.controlPath },
+          'could not remove the control socket',
+        );
+      }
+    }
   }
 
   /**
@@ -193,7 +215,6 @@ export class Incumbent {
       writeTimeoutMs: this.#options.writeTimeoutMs,
       peer: `supervisor on ${this.controlPath}`,
     });
-    this.#current = conn;
     socket.resume();
     const session = new IncumbentSession({
       conn,
@@ -204,6 +225,9 @@ export class Incumbent {
       events: this.events,
       logger,
     });
+    this.#current = session;
+    // A connection that queued while the previous session ran may find this one idle already.
+    if (this.#queue.length > 0) session.yieldIfIdle();
     try {
       return await session.run();
     } finally {
@@ -215,33 +239,54 @@ export class Incumbent {
   /** SPEC §5.2 step 3: put the daemon back into service after a session that did not commit. */
   async #afterSession(end: Extract<SessionEnd, { kind: 'ended' }>, drainable: Drainable): Promise<void> {
     const { logger } = this.#options;
+    if (end.yielded) logger.info({}, 'an idle control session yielded to a newer connection');
     if (end.error)
       logger.warn({ err: end.error, phase: end.phase, handoffId: end.handoffId }, 'session ended');
     if (end.phase === 'drained') {
       await this.#resumeLogged(drainable, end.handoffId, 'session ended after drain');
     } else if (end.phase === 'sealed') {
-      // We released the flock at seal. If we can take it back, nobody else began: resume. If not, the
-      // successor took it legitimately (it got Begin): the data is its now, and we must stop.
-      const lock = await this.#retakeLock();
-      this.#lock = lock;
-      await this.#reclaimControlPath();
+      // We released the flock at seal (unless a Resume re-took it before the session broke). If we can take
+      // it back, nobody else began: resume. If not, the successor took it legitimately (it got Begin): the
+      // data is its now, and we must stop.
+      if (!this.holdsLock) this.#lock = await this.#retakeLock();
+      await this.#reclaimControlPathLogged();
       await this.#resumeLogged(drainable, end.handoffId, 'session ended after seal');
     }
   }
 
+  /**
+   * Retries the flock for resumeFlockTimeoutMs. `LockHeld` throughout means a successor owns the data now;
+   * any other failure (the lock file cannot be opened) is retried the same way, and thrown at the end: a
+   * daemon that cannot prove it holds the lock must not write.
+   */
   async #retakeLock(): Promise<DataDirLock> {
     const { resumeFlockTimeoutMs, resumeFlockPollMs, logger } = this.#options;
     const giveUpAt = Date.now() + resumeFlockTimeoutMs;
     for (;;) {
       try {
-        return await DataDirLock.acquire(this.#dataDir);
+        return await DataDirLock.acquire(this.#dataDir, { logger });
       } catch (error) {
-        if (!isHandoffError(error, 'LockHeld') || Date.now() >= giveUpAt) {
-          logger.error({ err: error, dataDir: this.#dataDir }, 'the data dir belongs to another process now');
+        if (Date.now() >= giveUpAt) {
+          const message = isHandoffError(error, 'LockHeld')
+            ? 'the data dir belongs to another process now'
+            : 'cannot re-take the data-dir lock';
+          logger.error({ err: error, dataDir: this.#dataDir }, message);
           throw error;
         }
       }
       await new Promise((resolve) => setTimeout(resolve, resumeFlockPollMs));
+    }
+  }
+
+  /** The flock holder owns the control path; failing to re-claim it costs the next handoff, not service. */
+  async #reclaimControlPathLogged(): Promise<void> {
+    try {
+      await this.#reclaimControlPath();
+    } catch (error) {
+      this.#options.logger.error(
+        { err: error, controlPath: this.controlPath },
+        'could not re-claim the control path; serving on, but a handoff cannot reach this daemon',
+      );
     }
   }
 
@@ -263,8 +308,11 @@ export class Incumbent {
         this.#lock = undefined;
       },
       reclaim: async () => {
-        this.#lock = await DataDirLock.acquire(this.#dataDir);
-        await this.#reclaimControlPath();
+        // Taken once, no retry (docs/protocol.md): LockHeld ends the session still sealed, and the serve
+        // loop's retry path decides. Kept only once taken, so a later retry never trips over our own lock.
+        if (!this.holdsLock)
+          this.#lock = await DataDirLock.acquire(this.#dataDir, { logger: this.#options.logger });
+        await this.#reclaimControlPathLogged();
       },
     };
   }
@@ -285,6 +333,8 @@ export class Incumbent {
     }
     socket.on('error', () => {}); // a queued peer that resets must not crash us; its session reports it
     this.#queue.push(socket);
+    // A session that has not begun a handoff yields: one idle client must not block every supervisor.
+    this.#current?.yieldIfIdle();
     this.#wake?.();
   };
 

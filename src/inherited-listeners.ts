@@ -1,21 +1,25 @@
 // The listening sockets an instance inherits from its supervisor at fds 3 … 3+n-1 (SPEC §2.1), by name.
 
 import { HandoffError, isHandoffError } from './errors.js';
-import { closeFd, DEFAULT_BACKLOG, isListeningSocket } from './os.js';
+import { closeFd, DEFAULT_BACKLOG, dupFd, isListeningSocket, setListenBacklog } from './os.js';
 import { LISTEN_FDS_START, RoleEnv } from './role-env.js';
 
 /** What `server.listen()` takes to serve an inherited socket. */
 export interface ListenerHandle {
   readonly fd: number;
   /**
-   * listen(2) runs again on the inherited socket and replaces its backlog; Node's default (511) would
-   * shrink the supervisor's queue, so the handle carries the supervisor's size (capped by somaxconn).
+   * The supervisor's accept-queue size (capped by somaxconn). listen(2) runs again on the inherited socket
+   * and replaces the size for every holder, and Node 20 listens on an fd with 511 unless the backlog is
+   * its positional argument (`server.listen(handle, handle.backlog)`); the library puts this size back
+   * after the daemon listens either way (`restoreBacklog`).
    */
   readonly backlog: number;
 }
 
 export class InheritedListeners {
   readonly #fds: Map<string, number>;
+  /** Each taken listener's spare fd, kept for `restoreBacklog` (the daemon's own fd may be closed by then). */
+  readonly #taken = new Map<string, number>();
 
   private constructor(fds: Map<string, number>) {
     this.#fds = fds;
@@ -55,16 +59,27 @@ export class InheritedListeners {
   take(name: string): ListenerHandle | undefined {
     const fd = this.#fds.get(name);
     if (fd === undefined) return undefined;
+    this.#taken.set(name, dupFd(fd));
     this.#fds.delete(name);
     return { fd, backlog: DEFAULT_BACKLOG };
   }
 
   /**
-   * Closes this process's copies of the listeners nobody took. The supervisor's copies stay open, so the
-   * sockets themselves live on.
+   * Puts the supervisor's accept-queue size back on every listener taken so far: the connections that
+   * arrive while no instance accepts wait in that queue, and a daemon's `server.listen()` has just
+   * shrunk it to Node's 511. Call it after the daemon listens (runDaemon does, after start and after
+   * every resume; a successor's Ready does too). Throws `NotAListener`/`Io` as `setListenBacklog`.
+   */
+  restoreBacklog(): void {
+    for (const fd of this.#taken.values()) setListenBacklog(fd, DEFAULT_BACKLOG);
+  }
+
+  /**
+   * Closes this process's copies of the listeners nobody took, and the spare fds of those taken (for a
+   * successor giving up). The supervisor's copies stay open, so the sockets themselves live on.
    */
   closeAll(): void {
-    for (const fd of this.#fds.values()) {
+    for (const fd of [...this.#fds.values(), ...this.#taken.values()]) {
       try {
         closeFd(fd);
       } catch {
@@ -72,6 +87,7 @@ export class InheritedListeners {
       }
     }
     this.#fds.clear();
+    this.#taken.clear();
   }
 }
 

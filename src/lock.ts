@@ -2,41 +2,54 @@
 // <dataDir>/.handoff.lock marks the writer; the kernel drops it when the holder dies. .handoff.pidfile only
 // names the holder for error messages and for the stale-lock check.
 
-import { closeSync, constants, open as openCallback, unlinkSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, open as openCallback, unlinkSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { writeFileAtomic } from './atomic-file.js';
+import { readBoundedFile, writeFileAtomic } from './atomic-file.js';
 import { HandoffError, ioError, isHandoffError } from './errors.js';
+import { type Logger, silentLogger } from './log.js';
 import { tryFlockExclusive } from './os.js';
 
 /** The lock file inside the data dir: created if missing, never truncated, never deleted. */
 export const LOCK_FILE_NAME = '.handoff.lock';
 /** The holder's pid and a newline, written atomically after the flock is taken, deleted by `release()`. */
 export const PIDFILE_NAME = '.handoff.pidfile';
+/** A pidfile is a pid and a newline; anything longer is not one of ours and is not read. */
+const PIDFILE_MAX_BYTES = 64;
 
 const openFd = promisify(openCallback);
 
+export interface DataDirLockOptions {
+  /** Where a failed pidfile write or delete is reported (the pidfile is advisory). Default: nowhere. */
+  readonly logger?: Logger;
+}
+
 /**
  * An exclusive kernel lock on a data directory. Hold it before writing anything in the directory; release it
- * only after the data is sealed (SPEC §5.2). The fd is close-on-exec, so no child ever shares the lock.
+ * only after the data is sealed (docs/protocol.md). The fd is close-on-exec, so no child ever shares the lock.
  */
 export class DataDirLock {
   readonly #dataDir: string;
+  readonly #logger: Logger;
   #fd: number | undefined;
 
-  private constructor(dataDir: string, fd: number) {
+  private constructor(dataDir: string, fd: number, logger: Logger) {
     this.#dataDir = dataDir;
     this.#fd = fd;
+    this.#logger = logger;
   }
 
   /**
    * Creates `dir` (recursively) and its lock file if missing, takes the flock without waiting, and writes the
    * pidfile. Throws `LockHeld` with the pid from the pidfile (0 if unreadable) when another open file description
    * holds the lock: another process, or another `acquire` in this process (flock is per open file description).
-   * Throws `Io` when the directory or files cannot be created.
+   * Throws `Io` when the directory or the lock file cannot be created or opened, or the lock file is not a
+   * regular file of our own uid. The pidfile only names the holder: failing to write it (a full disk) is
+   * logged and never costs the flock.
    */
-  static async acquire(dir: string): Promise<DataDirLock> {
+  static async acquire(dir: string, options: DataDirLockOptions = {}): Promise<DataDirLock> {
+    const logger = options.logger ?? silentLogger;
     const dataDir = resolve(dir);
     const lockPath = join(dataDir, LOCK_FILE_NAME);
     try {
@@ -46,15 +59,18 @@ export class DataDirLock {
     }
     let fd: number;
     try {
-      // O_CREAT without O_TRUNC: an existing lock file keeps its inode, which is the lock's identity. Node opens
-      // every file with O_CLOEXEC (libuv's uv_fs_open; checked via /proc/self/fdinfo flags), which keeps the
-      // lock fd, and so the lock, out of every child.
-      fd = await openFd(lockPath, constants.O_RDWR | constants.O_CREAT, 0o644);
+      // O_CREAT without O_TRUNC: an existing lock file keeps its inode, which is the lock's identity.
+      // O_NOFOLLOW: a symlink planted at the lock path is refused, never followed to lock (or create) a file
+      // elsewhere. Read-only is all flock needs, and it still opens on a filesystem remounted read-only.
+      // Node opens every file with O_CLOEXEC, which keeps the lock fd, and so the lock, out of every child.
+      fd = await openFd(lockPath, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     } catch (cause) {
-      throw ioError(`cannot open lock file ${lockPath}`, cause, { path: lockPath });
+      const hint = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? ' (it is a symlink; remove it)' : '';
+      throw ioError(`cannot open lock file ${lockPath}${hint}`, cause, { path: lockPath });
     }
     let locked: boolean;
     try {
+      checkLockFile(fd, lockPath);
       locked = tryFlockExclusive(fd);
     } catch (cause) {
       closeSync(fd);
@@ -68,15 +84,20 @@ export class DataDirLock {
         path: lockPath,
       });
     }
+    const pidfile = join(dataDir, PIDFILE_NAME);
     try {
       // Written only after the flock is ours: a pidfile never names a process that does not hold (or did not
-      // last hold) the lock. A crashed holder's pidfile stays behind and is overwritten here.
-      await writeFileAtomic(join(dataDir, PIDFILE_NAME), `${process.pid}\n`);
+      // last hold) the lock. A crashed holder's pidfile stays behind and is replaced here.
+      await writeFileAtomic(pidfile, `${process.pid}\n`, 0o644);
     } catch (cause) {
-      closeSync(fd);
-      throw ioError(`cannot write pidfile in ${dataDir}`, cause, { path: join(dataDir, PIDFILE_NAME) });
+      // The flock is the lock; the pidfile only helps messages and the stale-lock check. A full or
+      // read-only disk must not turn a resume or a restart into an outage.
+      logger.warn(
+        { err: cause, path: pidfile },
+        'could not write the pidfile; holding the data-dir lock anyway',
+      );
     }
-    return new DataDirLock(dataDir, fd);
+    return new DataDirLock(dataDir, fd, logger);
   }
 
   /**
@@ -85,10 +106,10 @@ export class DataDirLock {
    * busy flock always has a live holder, whatever the pidfile says. The lock file is never unlinked to "break" a
    * lock: a new file would be a second inode and so a second, independent lock (two writers).
    */
-  static async acquireOrBreakStale(dir: string): Promise<DataDirLock> {
+  static async acquireOrBreakStale(dir: string, options: DataDirLockOptions = {}): Promise<DataDirLock> {
     let held: HandoffError;
     try {
-      return await DataDirLock.acquire(dir);
+      return await DataDirLock.acquire(dir, options);
     } catch (error) {
       if (!isHandoffError(error, 'LockHeld')) throw error;
       held = error;
@@ -104,7 +125,7 @@ export class DataDirLock {
       );
     }
     try {
-      return await DataDirLock.acquire(dir);
+      return await DataDirLock.acquire(dir, options);
     } catch (error) {
       if (!isHandoffError(error, 'LockHeld')) throw error;
       const named = holderPid === 0 ? 'names no readable pid' : `names dead pid ${holderPid}`;
@@ -129,32 +150,47 @@ export class DataDirLock {
   }
 
   /**
-   * Deletes the pidfile, then closes the fd, which releases the flock. Idempotent. The fd is closed even when the
-   * pidfile cannot be deleted (then `Io` is thrown after the lock is already released).
+   * Deletes the pidfile, then closes the fd, which releases the flock. Idempotent. Never throws: the flock
+   * is released whatever happens to the pidfile (a failed delete is logged; the next holder replaces it).
    */
   release(): void {
     const fd = this.#fd;
     if (fd === undefined) return;
     this.#fd = undefined;
     const pidfile = join(this.#dataDir, PIDFILE_NAME);
-    let unlinkError: unknown;
     // Pidfile first, flock second: once the fd is closed a new holder may write its own pidfile at any moment,
     // and deleting after the close could delete that one.
     try {
       unlinkSync(pidfile);
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') unlinkError = cause;
+      if ((cause as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.#logger.warn({ err: cause, path: pidfile }, 'could not delete the pidfile');
+      }
     }
+    // close(2) releases the fd even when it reports an error (Linux), and with it the flock.
     try {
       closeSync(fd);
     } catch (cause) {
-      throw ioError(`cannot close the lock fd ${fd} of ${this.#dataDir}`, cause, { fd });
+      this.#logger.warn({ err: cause, fd }, 'closing the lock fd reported an error');
     }
-    if (unlinkError !== undefined) {
-      throw ioError(`released the lock on ${this.#dataDir} but cannot delete ${pidfile}`, unlinkError, {
-        path: pidfile,
-      });
-    }
+  }
+}
+
+/** The lock file must be a regular file of our own uid: anything else may be someone else's trap. */
+function checkLockFile(fd: number, lockPath: string): void {
+  const stat = fstatSync(fd);
+  const uid = process.getuid?.();
+  if (!stat.isFile()) {
+    throw new HandoffError('Io', `lock file ${lockPath} is not a regular file; remove it`, {
+      path: lockPath,
+    });
+  }
+  if (uid !== undefined && stat.uid !== uid) {
+    throw new HandoffError(
+      'Io',
+      `lock file ${lockPath} belongs to uid ${stat.uid}, not to us (uid ${uid}); check who owns the data dir`,
+      { path: lockPath },
+    );
   }
 }
 
@@ -162,7 +198,7 @@ export class DataDirLock {
 async function readHolderPid(dataDir: string): Promise<number> {
   let text: string;
   try {
-    text = await readFile(join(dataDir, PIDFILE_NAME), 'utf8');
+    text = (await readBoundedFile(join(dataDir, PIDFILE_NAME), PIDFILE_MAX_BYTES)).toString('utf8');
   } catch {
     return 0;
   }

@@ -55,6 +55,7 @@ interface NativeAddon {
   closeInheritedFds(keep: number[]): number;
   closeFd(fd: number): void;
   dupFd(fd: number): number;
+  listenAgain(fd: number, backlog: number): void;
 }
 
 // src/os.ts and dist/os.js both sit one level below the package root, next to build/.
@@ -217,10 +218,6 @@ export function closeFd(fd: number): void {
 }
 
 /**
- * The fd under a connected `net.Socket` (to pass to `peerCredentials`). Node has no public accessor; on Unix the
- * libuv stream handle carries it as `_handle.fd`. Throws `Io` when the socket has no fd (destroyed, not a stream).
- */
-/**
  * A new close-on-exec fd (≥ 3) for the same open socket or file as `fd`; the caller owns it. Node's
  * `server.close()` closes the fd a server listened on, so a daemon that must stop accepting and later
  * accept again on an inherited listener keeps a duplicate to listen on next time.
@@ -234,6 +231,32 @@ export function dupFd(fd: number): number {
   }
 }
 
+/**
+ * Sets the accept-queue limit of the listening socket `fd` to `backlog` (capped by net.core.somaxconn) by
+ * running listen(2) on it again, which on Linux changes nothing else. Every listen(2) on a shared socket
+ * replaces the limit for all its holders, and Node listens on an inherited fd with 511 whatever its
+ * options say, so the library puts the supervisor's size back after a daemon listens (docs: "Accept
+ * queue"). Throws `NotAListener` for a socket that is not listening (it would start listening),
+ * `Io` for a closed fd.
+ */
+export function setListenBacklog(fd: number, backlog: number = DEFAULT_BACKLOG): void {
+  checkInteger('backlog', backlog, 1, 0x7fffffff);
+  if (!isListeningSocket(fd)) {
+    throw new HandoffError('NotAListener', `fd ${fd} is not a listening socket; its backlog was left alone`, {
+      fd,
+    });
+  }
+  try {
+    native.listenAgain(fd, backlog);
+  } catch (cause) {
+    throw ioError(`cannot set the backlog of listening fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * The fd under a connected `net.Socket` (to pass to `peerCredentials`). Node has no public accessor; on Unix the
+ * libuv stream handle carries it as `_handle.fd`. Throws `Io` when the socket has no fd (destroyed, not a stream).
+ */
 export function socketFd(socket: Socket): number {
   const fd = (socket as unknown as { _handle?: { fd?: unknown } | null })._handle?.fd;
   if (typeof fd !== 'number' || !Number.isInteger(fd) || fd < 0) {

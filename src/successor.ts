@@ -14,9 +14,10 @@ import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
 import { RoleEnv, SUCCESSOR_ROLE } from './role-env.js';
 import { FramedConnection } from './wire.js';
 
+/** The role, and in both cases the inherited listeners (the successor's typestate shares the same object). */
 export type Role =
   | { readonly kind: 'coldStart'; readonly listeners: InheritedListeners }
-  | { readonly kind: 'successor'; readonly successor: Successor };
+  | { readonly kind: 'successor'; readonly successor: Successor; readonly listeners: InheritedListeners };
 
 /**
  * Reads the role env once (SPEC §2.1) and deletes it from `env`, so a re-exec or a child does not inherit
@@ -49,7 +50,7 @@ export function detectRole(env: NodeJS.ProcessEnv = process.env, options: Succes
       },
     );
   }
-  return { kind: 'successor', successor: new Successor(Number(raw), listeners, options) };
+  return { kind: 'successor', successor: new Successor(Number(raw), listeners, options), listeners };
 }
 
 export interface SuccessorOptions {
@@ -307,6 +308,16 @@ export class BegunSuccessor extends Spendable {
       this.#channel.conn.socket.end();
       this.#channel.conn.socket.unref();
     }
+  }
+
+  /**
+   * Gives up this handoff: stops heartbeats, closes the control channel (the supervisor sees EOF and rolls
+   * back) and this process's copies of the listeners. For a start-up that failed after Begin. Idempotent.
+   */
+  abandon(): void {
+    this.#stopHeartbeats();
+    this.#channel.conn.destroy();
+    this.#channel.listeners.closeAll();
   }
 
   #stopHeartbeats(): void {
