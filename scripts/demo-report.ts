@@ -47,13 +47,13 @@ export function printReport(result: DemoResult, json: boolean): number {
     .filter((r) => r.status === 'committed')
     .map((r) => (r.phases.drainMs ?? 0) + (r.phases.sealMs ?? 0) + (r.phases.beginToReadyMs ?? 0));
   const committed = reports.filter((r) => r.status === 'committed').length;
-  const aborted = reports.filter((r) => r.status === 'aborted').length;
+  const rolledBack = reports.filter((r) => r.status === 'rolled back').length;
   const expectedCommits = reports.length - 1;
   const summary = {
     handoffs: {
       committed,
-      aborted,
-      failed: reports.filter((r) => r.status === 'error').length,
+      rolledBack,
+      failed: reports.filter((r) => r.status === 'failed').length,
       reports,
     },
     requests: { ...totals, byKind: kinds },
@@ -65,7 +65,10 @@ export function printReport(result: DemoResult, json: boolean): number {
   };
   const checks: Array<[boolean, string]> = [
     [committed === expectedCommits, `${committed} of ${expectedCommits} handoffs to good builds committed`],
-    [aborted === 1 && reports.at(-1)?.status === 'aborted', 'the handoff to the broken build rolled back'],
+    [
+      rolledBack === 1 && reports.at(-1)?.status === 'rolled back',
+      'the handoff to the broken build rolled back',
+    ],
     [totals.failed === 0, `${totals.failed} of ${totals.sent} requests failed`],
     [lost.length === 0, `${lost.length} of ${load.acked.size} acknowledged writes lost`],
     [load.wrongReads === 0, `${load.wrongReads} reads returned a value other than the acknowledged one`],
@@ -101,12 +104,12 @@ export function printReport(result: DemoResult, json: boolean): number {
   const gap = latency(gaps);
   out(`accept gap (ms, drain + seal + begin→ready, an upper bound): median ${gap.p50}, max ${gap.max}`);
   out();
-  out('handoff                                status     drain    seal  begin→ready   total');
+  out('handoff                                status       drain    seal  begin→ready   total');
   for (const r of reports) {
     const p = r.phases;
     const f = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(1)).padStart(7);
     out(
-      `  ${r.handoffId}  ${r.status.padEnd(9)} ${f(p.drainMs)} ${f(p.sealMs)} ${f(p.beginToReadyMs)}      ${f(p.totalMs)}${r.reason ? `  (${r.reason})` : ''}`,
+      `  ${r.handoffId}  ${r.status.padEnd(11)} ${f(p.drainMs)} ${f(p.sealMs)} ${f(p.beginToReadyMs)}      ${f(p.totalMs)}${r.reason ? `  (${r.reason})` : ''}`,
     );
   }
   out();

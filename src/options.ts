@@ -2,7 +2,7 @@
 // message that names the option, echoes the value and gives its type.
 
 import { HandoffError } from './errors.js';
-import { DEFAULTS } from './timing.js';
+import { DEFAULTS, MAX_TIMER_MS } from './timing.js';
 
 function describe(value: unknown): string {
   return `${typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value))} (${typeof value})`;
@@ -44,16 +44,21 @@ type TimingName = keyof typeof DEFAULTS;
 /** Windows that may be zero (no slack, no retry); every other duration must be positive. */
 const ZERO_ALLOWED: ReadonlySet<TimingName> = new Set(['wireSlackMs', 'resumeFlockTimeoutMs']);
 
-/** Each named timing option: the value given (checked) or its SPEC §4 default from DEFAULTS. */
+/**
+ * Each named timing option: the value given (checked) or its default from DEFAULTS. A duration longer than
+ * a timer can express (2^31 − 1 ms, about 24.8 days) is refused: Node would fire it at once.
+ */
 export function timingOptions<K extends TimingName>(
   options: Partial<Record<K, unknown>>,
   names: readonly K[],
 ): Record<K, number> {
   const resolved = {} as Record<K, number>;
   for (const name of names) {
-    resolved[name] = ZERO_ALLOWED.has(name)
+    const value = ZERO_ALLOWED.has(name)
       ? nonNegativeInteger(name, options[name], DEFAULTS[name])
       : positiveInteger(name, options[name], DEFAULTS[name]);
+    if (value > MAX_TIMER_MS) throw invalidOption(name, `at most ${MAX_TIMER_MS} ms`, value);
+    resolved[name] = value;
   }
   return resolved;
 }

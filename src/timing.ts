@@ -31,6 +31,19 @@ export const JOURNAL_PROBE_READ_TIMEOUT_MS = 2_000;
  */
 export const DEFAULT_DEADLINE_MS = 60_000;
 export const DEFAULT_DRAIN_GRACE_MS = 25_000;
+/**
+ * [beyond] The supervisor waiting for a new build's Hello after spawning it (the Rust crate: 5 s). A build may
+ * load its data read-only before its Hello while the old one still serves, so this is generous: only the
+ * start-up is at stake, never availability.
+ */
+export const DEFAULT_START_TIMEOUT_MS = 60_000;
+/**
+ * [beyond] The supervisor waiting for Ready after Begin, capped by the deadline: the one phase in which
+ * nobody accepts, so a hung build costs at most this much unavailability, not the whole deadline.
+ */
+export const DEFAULT_READY_TIMEOUT_MS = 10_000;
+/** The largest delay a Node timer can express (2^31 − 1 ms); a larger one fires at once. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Every timing default in one place; options interfaces document theirs by pointing here. */
 export const DEFAULTS = Object.freeze({
@@ -46,6 +59,8 @@ export const DEFAULTS = Object.freeze({
   journalProbeReadTimeoutMs: JOURNAL_PROBE_READ_TIMEOUT_MS,
   deadlineMs: DEFAULT_DEADLINE_MS,
   drainGraceMs: DEFAULT_DRAIN_GRACE_MS,
+  startTimeoutMs: DEFAULT_START_TIMEOUT_MS,
+  readyTimeoutMs: DEFAULT_READY_TIMEOUT_MS,
 });
 
 export type TimingDefaults = typeof DEFAULTS;

@@ -3,7 +3,7 @@
 
 import { createConnection } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
-import { type HandoffError, ioError, isHandoffError } from '../errors.js';
+import { HandoffError, ioError, isHandoffError } from '../errors.js';
 import type { Message } from '../protocol/messages.js';
 import { CONTROL_CONNECT_RETRY_MS } from '../timing.js';
 import { FramedConnection } from '../wire.js';
@@ -35,20 +35,43 @@ export async function connectControl(path: string, writeTimeoutMs: number): Prom
 export async function connectAndReadFirstFrame(
   path: string,
   timing: { readonly helloReadTimeoutMs: number; readonly writeTimeoutMs: number },
+  signal?: AbortSignal,
 ): Promise<{ conn: FramedConnection; message: Message }> {
   const giveUpAt = Date.now() + timing.helloReadTimeoutMs;
   for (;;) {
     let conn: FramedConnection | undefined;
+    const onAbort = () => conn?.destroy();
+    signal?.addEventListener('abort', onAbort);
     try {
+      signal?.throwIfAborted();
       conn = await connectControl(path, timing.writeTimeoutMs);
+      signal?.throwIfAborted();
       const { message } = await conn.read(Math.max(1, giveUpAt - Date.now()), 'peer Hello');
       return { conn, message };
     } catch (error) {
       conn?.destroy();
+      if (signal?.aborted) throw error;
+      if (isHandoffError(error, 'Timeout')) throw busy(path, timing.helloReadTimeoutMs, error);
       if (!betweenOwners(error) || Date.now() + CONTROL_CONNECT_RETRY_MS >= giveUpAt) throw error;
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
     await delay(CONTROL_CONNECT_RETRY_MS);
   }
+}
+
+/**
+ * The incumbent accepted our connection but never spoke: it serves one session at a time, so another client
+ * holds the control socket (a session in a handoff never yields; an idle one does).
+ */
+function busy(path: string, timeoutMs: number, cause: HandoffError): HandoffError {
+  return new HandoffError(
+    'Timeout',
+    `the control socket ${path} is busy or its daemon is stuck: no Hello within ${timeoutMs} ms. The ` +
+      'daemon serves one control session at a time; another client may hold it (another supervisor in a handoff?)',
+    { what: 'peer Hello', timeoutMs, path },
+    { cause },
+  );
 }
 
 /** The ways a control path in mid-takeover fails: nobody listens (yet), or the listener closed on us. */

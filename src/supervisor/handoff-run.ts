@@ -18,13 +18,19 @@ import { deleteJournal, writeJournal } from './journal.js';
 import type { resolveHandoffSpec, resolveSupervisorOptions } from './options.js';
 import { readPhase, withHeartbeatsTo } from './phase-read.js';
 import { displayBuildId, type HandoffReport, type HandoffStep, PhaseClock } from './report.js';
-import { ChildGuard, spawnInstance } from './spawn.js';
+import { ChildGuard, type SpawnedInstance, spawnInstance } from './spawn.js';
+import type { StderrTail } from './stderr-tail.js';
+
+/** How long a failed successor's stderr may take to reach EOF once it is dead (its last words). */
+const LAST_WORDS_WAIT_MS = 1_000;
 
 export type HandoffOutcome =
   | {
       readonly status: 'committed';
       readonly handoffId: HandoffId;
       readonly child: ChildProcess;
+      /** The new build's stderr, passed through to ours; keep it to learn its last words if it dies. */
+      readonly stderr: StderrTail;
       readonly report: HandoffReport;
     }
   | {
@@ -52,12 +58,15 @@ export class HandoffRun {
   #n: FramedConnection | undefined;
   #nVersion = PROTO_MAX;
   #guard: ChildGuard | undefined;
+  #spawned: SpawnedInstance | undefined;
   #journalPhase: JournalPhase | undefined;
+  readonly #signal: AbortSignal | undefined;
 
-  constructor(options: Resolved, spec: ResolvedSpec, events: HandoffEvents) {
+  constructor(options: Resolved, spec: ResolvedSpec, events: HandoffEvents, signal?: AbortSignal) {
     this.#opt = options;
     this.#spec = spec;
     this.#events = events;
+    this.#signal = signal;
     this.#log = options.logger;
     this.#deadlineAt = Date.now() + spec.deadlineMs;
     this.report = {
@@ -71,9 +80,21 @@ export class HandoffRun {
   }
 
   async perform(): Promise<HandoffOutcome> {
+    const signal = this.#signal;
+    const onAbort = () => this.#interrupt();
+    signal?.addEventListener('abort', onAbort, { once: true });
     try {
+      if (signal?.aborted) return await this.#aborted(`interrupted before it began: ${abortText(signal)}`);
       return await this.#steps();
+    } catch (error) {
+      // Interrupted (the supervisor is stopping) before Ready: whatever step noticed it, the old build keeps
+      // serving (it recovers by itself when its connection drops) and the new one is dead.
+      if (signal?.aborted && this.#guard?.armed !== false) {
+        return await this.#aborted(`interrupted: ${abortText(signal)}`);
+      }
+      throw error;
     } finally {
+      signal?.removeEventListener('abort', onAbort);
       // 11. Any early exit kills the successor; dropping O's connection makes O recover by itself.
       await this.#guard?.killAndReap();
       this.#n?.destroy();
@@ -82,12 +103,27 @@ export class HandoffRun {
     }
   }
 
+  /**
+   * The abort signal fired. Before the guard is disarmed, every pending read and write fails at once: N is
+   * killed and both connections close (O then resumes by itself, SPEC §5.3). After it, nothing: the handoff
+   * has committed, and the caller stops whichever build serves.
+   */
+  #interrupt(): void {
+    if (this.#guard && !this.#guard.armed) return;
+    const error = new HandoffError('Aborted', `handoff interrupted: ${abortText(this.#signal!)}`, {
+      reason: abortText(this.#signal!),
+    });
+    void this.#guard?.killAndReap();
+    this.#n?.destroy(error);
+    this.#o?.destroy(error);
+  }
+
   async #steps(): Promise<HandoffOutcome> {
     const opt = this.#opt;
     const id = this.#id;
     // 3. Connect to O; read its Hello; negotiate; HelloAck.
     this.#clock.start();
-    const reached = await connectAndReadFirstFrame(opt.controlPath, opt);
+    const reached = await connectAndReadFirstFrame(opt.controlPath, opt, this.#signal);
     const o = reached.conn;
     this.#o = o;
     const oHello = checkHello(o, reached.message, 'Incumbent');
@@ -100,13 +136,14 @@ export class HandoffRun {
 
     // 4–5. Spawn N and shake hands. A successor that cannot get this far is a failed build: roll back (O has
     // done nothing yet; it ends its session when we drop the connection) rather than fail the supervisor.
-    let spawned: Awaited<ReturnType<typeof spawnInstance>>;
+    let spawned: SpawnedInstance;
     try {
       spawned = await this.#startSuccessor(o);
     } catch (error) {
-      if (!isHandoffError(error)) throw error;
-      await this.#abortSuccessor(`successor failed before its handshake: ${error.message}`);
-      return this.#aborted(`successor failed before its handshake: ${error.message}`);
+      if (!isHandoffError(error) || this.#signal?.aborted) throw error;
+      const reason = `successor failed before its handshake: ${error.message}`;
+      await this.#abortSuccessor(reason);
+      return this.#aborted(reason);
     }
     const n = this.#n!;
     await this.#journal('Negotiating');
@@ -201,10 +238,13 @@ export class HandoffRun {
       this.#progress('begin');
       crashHere(CrashPoint.S_AFTER_BEGIN_SENT);
       await this.#journal('AwaitingReady');
+      // [beyond] Begin → Ready has its own budget (readyTimeoutMs), capped by the deadline: nobody accepts
+      // in this phase, so a hung build must not hold clients for the rest of the deadline.
+      const readyBudgetMs = Math.min(this.#deadlineAt - Date.now(), this.#spec.readyTimeoutMs);
       ready = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
         readPhase(
           n,
-          Math.max(opt.minReadTimeoutMs, this.#deadlineAt - Date.now()) + opt.wireSlackMs,
+          Math.max(opt.minReadTimeoutMs, readyBudgetMs) + opt.wireSlackMs,
           'Ready',
           (m) => m.type === 'Ready',
           opt,
@@ -254,26 +294,31 @@ export class HandoffRun {
       );
     }
     crashHere(CrashPoint.S_AFTER_COMMIT_SENT);
-    try {
-      await this.#journal('Committed');
-    } catch (error) {
-      this.#log.warn({ err: error, handoffId: id }, 'could not journal the commit');
-    }
+    // Past the point of no return nothing may throw (a throw would lose track of the serving build): the
+    // journal, events and progress callbacks are all best-effort from here on.
+    await this.#journal('Committed');
     await this.#clearJournal();
     crashHere(CrashPoint.S_AFTER_JOURNAL_CLEAR);
     this.report.status = 'committed';
     this.report.phases.totalMs = this.#clock.total();
     this.#progress('committed');
-    return { status: 'committed', handoffId: id, child: spawned.child, report: this.report };
+    return {
+      status: 'committed',
+      handoffId: id,
+      child: spawned.child,
+      stderr: spawned.stderr,
+      report: this.report,
+    };
   }
 
   /** Steps 4–5: spawn N with the listeners and the control channel, guard it, and take its Hello. */
-  async #startSuccessor(o: FramedConnection): Promise<Awaited<ReturnType<typeof spawnInstance>>> {
+  async #startSuccessor(o: FramedConnection): Promise<SpawnedInstance> {
     const opt = this.#opt;
     const id = this.#id;
     // 4. Spawn N with the listeners and the control channel; guard it; libuv closed our copy of N's end.
     this.#clock.start();
     const spawned = await spawnInstance('successor', this.#spec.instance, opt.listeners);
+    this.#spawned = spawned;
     this.#guard = new ChildGuard(spawned.child);
     const n = new FramedConnection(spawned.control!, {
       writeTimeoutMs: opt.writeTimeoutMs,
@@ -284,7 +329,8 @@ export class HandoffRun {
     this.#progress('spawned');
     crashHere(CrashPoint.S_AFTER_SPAWN_SUCCESSOR);
 
-    // 5. N's Hello: role Successor and the pid we spawned; negotiate; HelloAck.
+    // 5. N's Hello (within startTimeoutMs: N may load its data first): role Successor and the pid we
+    // spawned; negotiate; HelloAck. O keeps serving meanwhile; our heartbeats keep its session alive.
     const nHello = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
       this.#readHello(n),
     );
@@ -328,44 +374,90 @@ export class HandoffRun {
     await this.#guard?.killAndReap();
   }
 
-  #aborted(reason: string): HandoffOutcome {
-    this.report.status = 'aborted';
-    this.report.reason = reason;
+  /**
+   * The rolled-back outcome. The reason gains what the successor itself said, when it died on its own: its
+   * exit status and its last words from stderr (a build's own error beats "closed the connection").
+   */
+  async #aborted(reason: string): Promise<HandoffOutcome> {
+    await this.#guard?.killAndReap();
+    const exit = this.#guard?.exitDescription;
+    let full = reason;
+    if (exit) {
+      // It died on its own: its exit status and what it last wrote to stderr say why, in its own words.
+      const lastWords = await this.#spawned?.stderr
+        .settled(LAST_WORDS_WAIT_MS)
+        .then(() => this.#spawned?.stderr.lastWords());
+      if (lastWords) this.report.successor.lastWords = lastWords;
+      full = [
+        reason,
+        `successor pid ${this.#spawned?.pid} ${exit}`,
+        lastWords && `its last words: ${lastWords}`,
+      ]
+        .filter(Boolean)
+        .join('; ');
+    }
+    this.report.status = 'rolled back';
+    this.report.reason = full;
     this.report.phases.totalMs = this.#clock.total();
-    this.#progress('aborted');
-    return { status: 'aborted', handoffId: this.#id, reason, report: this.report };
+    this.#progress('rolled back');
+    return { status: 'aborted', handoffId: this.#id, reason: full, report: this.report };
   }
 
   async #readHello(n: FramedConnection): Promise<Hello> {
-    const { message } = await n.read(this.#opt.helloReadTimeoutMs, 'peer Hello');
+    const { message } = await n.read(this.#spec.startTimeoutMs, 'peer Hello');
     return checkHello(n, message, 'Successor');
   }
 
+  /** Journals the last acknowledged step. The journal is diagnostic: a failed write is logged, never fatal. */
   async #journal(phase: JournalPhase): Promise<void> {
     const path = this.#opt.journalPath;
     if (!path) return;
     this.#journalPhase = phase;
-    await writeJournal(path, {
-      handoffId: this.#id,
-      phase,
-      incumbentPid: this.report.incumbent.pid ?? 0,
-      successorPid: this.report.successor.pid,
-      startedAtUnixMs: BigInt(this.report.startedAtUnixMs),
-    });
+    try {
+      await writeJournal(path, {
+        handoffId: this.#id,
+        phase,
+        incumbentPid: this.report.incumbent.pid ?? 0,
+        successorPid: this.report.successor.pid,
+        startedAtUnixMs: BigInt(this.report.startedAtUnixMs),
+      });
+    } catch (error) {
+      this.#log.warn({ err: error, handoffId: this.#id, phase }, 'could not write the handoff journal');
+    }
   }
 
   async #clearJournal(): Promise<void> {
-    if (this.#opt.journalPath && this.#journalPhase) await deleteJournal(this.#opt.journalPath);
+    if (!this.#opt.journalPath || !this.#journalPhase) return;
+    try {
+      await deleteJournal(this.#opt.journalPath);
+    } catch (error) {
+      this.#log.warn({ err: error, handoffId: this.#id }, 'could not delete the handoff journal');
+    }
   }
 
+  /** Events and their log lines are diagnostics: a throwing listener never changes the handoff. */
   #emit<E extends HandoffEventName>(event: E, payload: HandoffEventMap[E]): void {
-    this.#events.emit(event, payload);
-    this.#log.info({ event, ...payload }, event);
+    try {
+      this.#events.emit(event, payload);
+      this.#log.info({ event, ...payload }, event);
+    } catch (error) {
+      this.#log.warn({ err: error, event }, 'a handoff event listener threw');
+    }
   }
 
   #progress(step: HandoffStep): void {
-    this.#spec.onProgress?.(step, this.report);
+    try {
+      this.#spec.onProgress?.(step, this.report);
+    } catch (error) {
+      this.#log.warn({ err: error, step }, 'the onProgress callback threw');
+    }
   }
+}
+
+function abortText(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  if (typeof reason === 'string') return reason;
+  return reason instanceof Error ? reason.message : 'aborted';
 }
 
 /** A peer's first frame must be Hello with the role we expect. */

@@ -32,15 +32,25 @@ export interface SupervisorOptions {
 }
 
 export interface HandoffSpec extends InstanceSpec {
-  /** Overall budget, start → Ready. Default: 60 000 ms (SPEC §4). */
+  /** Overall budget, start → Ready. Default: 60 000 ms. */
   readonly deadlineMs?: number;
-  /** The drain budget. Default: 25 000 ms (SPEC §4). */
+  /** The drain budget. Default: 25 000 ms. */
   readonly drainGraceMs?: number;
+  /**
+   * [beyond] Spawn → the new build's Hello: its start-up, while the old build still serves untouched.
+   * Default: 60 000 ms (the Rust crate: 5 000 ms).
+   */
+  readonly startTimeoutMs?: number;
+  /**
+   * [beyond] Begin → Ready, capped by the deadline: the one phase in which nobody accepts, so a build that
+   * hangs there costs at most this. Default: 10 000 ms.
+   */
+  readonly readyTimeoutMs?: number;
   /** [beyond] Commit even when the successor reports healthzOk=false. Default: false (roll back). */
   readonly allowUnhealthy?: boolean;
   /** [beyond] Roll back unless Ready's revisions equal the sealed ones. Default: false. */
   readonly verifyRevisions?: boolean;
-  /** Called at each step, e.g. to show progress. Must not throw. */
+  /** Called at each step, e.g. to show progress. An exception it throws is logged and ignored. */
   readonly onProgress?: (step: HandoffStep, report: Readonly<HandoffReport>) => void;
 }
 
@@ -60,7 +70,7 @@ export function resolveSupervisorOptions(options: SupervisorOptions) {
   return {
     controlPath: options.controlPath,
     listeners: [...listeners],
-    journalPath: options.journalPath,
+    journalPath: journalPath(options.journalPath),
     ...timingOptions(options, [
       'livenessTimeoutMs',
       'heartbeatIntervalMs',
@@ -90,7 +100,15 @@ export function resolveHandoffSpec(spec: HandoffSpec) {
   ) {
     throw invalidOption('env', 'an object of string values', spec.env);
   }
-  const { deadlineMs, drainGraceMs } = timingOptions(spec, ['deadlineMs', 'drainGraceMs']);
+  const { deadlineMs, drainGraceMs, startTimeoutMs, readyTimeoutMs } = timingOptions(spec, [
+    'deadlineMs',
+    'drainGraceMs',
+    'startTimeoutMs',
+    'readyTimeoutMs',
+  ]);
+  if (spec.onProgress !== undefined && typeof spec.onProgress !== 'function') {
+    throw invalidOption('onProgress', 'a function', spec.onProgress);
+  }
   return {
     instance: {
       command: spec.command,
@@ -100,8 +118,18 @@ export function resolveHandoffSpec(spec: HandoffSpec) {
     },
     deadlineMs,
     drainGraceMs,
+    startTimeoutMs,
+    readyTimeoutMs,
     allowUnhealthy: spec.allowUnhealthy === true,
     verifyRevisions: spec.verifyRevisions === true,
     onProgress: spec.onProgress,
   };
+}
+
+function journalPath(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '' || value.includes('\0')) {
+    throw invalidOption('journalPath', 'a non-empty path', value);
+  }
+  return value;
 }

@@ -13,7 +13,13 @@ export type HandoffStep =
   | 'begin'
   | 'ready'
   | 'committed'
-  | 'aborted';
+  | 'rolled back';
+
+/**
+ * How a handoff ended, in the words users see everywhere (CLI, status, JSON, demo): the new build serves,
+ * or the old one serves on (the protocol calls this "aborted"), or the handoff could not be carried out.
+ */
+export type HandoffStatus = 'running' | 'committed' | 'rolled back' | 'failed';
 
 export interface PhaseDurations {
   /** Connecting to the incumbent through its HelloAck. */
@@ -34,12 +40,14 @@ export interface InstanceInfo {
   pid?: number;
   /** The build id from Hello: UTF-8 text when printable, else hex. */
   buildId?: string;
+  /** A successor that died before Ready: the most telling line of its stderr. */
+  lastWords?: string;
 }
 
 export interface HandoffReport {
   handoffId: HandoffId;
-  status: 'running' | 'committed' | 'aborted' | 'error';
-  /** Why it rolled back (aborted) or failed (error). */
+  status: HandoffStatus;
+  /** Why it rolled back or failed. */
   reason?: string;
   /** Unix epoch ms when the handoff started. */
   startedAtUnixMs: number;

@@ -1,12 +1,14 @@
 // Starting daemon instances with the fd and env layout of SPEC §2.1, and the guard that kills one that must
 // not outlive a failed handoff. Listeners go in stdio slots 3…3+n-1; a successor's control channel (a Unix
-// stream socketpair made by libuv for a 'pipe' slot) at 3+n. Every other fd of ours is close-on-exec.
+// stream socketpair made by libuv for a 'pipe' slot) at 3+n. Every other fd of ours is close-on-exec. The
+// instance's stderr is a pipe the supervisor passes through to its own stderr, keeping the tail.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { CrashEnv } from '../crash.js';
 import { HandoffError, ioError } from '../errors.js';
 import { LISTEN_FDS_START, RoleEnv, SUCCESSOR_ROLE } from '../role-env.js';
+import { StderrTail } from './stderr-tail.js';
 
 /** A listening socket the supervisor holds for its whole life and passes to every instance. */
 export interface SupervisedListener {
@@ -28,6 +30,8 @@ export interface SpawnedInstance {
   readonly pid: number;
   /** The supervisor's end of the control channel (successors only). */
   readonly control: Socket | undefined;
+  /** The instance's stderr: passed through to ours, its tail kept for the instance's last words. */
+  readonly stderr: StderrTail;
 }
 
 /**
@@ -79,12 +83,14 @@ export async function spawnInstance(
 ): Promise<SpawnedInstance> {
   const slots = [...listeners.map((l) => l.fd), ...(role === 'successor' ? (['pipe'] as const) : [])];
   const child = spawn(spec.command, [...(spec.args ?? [])], {
-    stdio: ['inherit', 'inherit', 'inherit', ...slots],
+    stdio: ['inherit', 'inherit', 'pipe', ...slots],
     env: instanceEnv(role, listeners, spec.env),
     detached: true,
     ...(spec.cwd !== undefined && { cwd: spec.cwd }),
   });
   const pid = child.pid;
+  // Read from the start, so the pipe never fills while nobody asks for the tail.
+  const stderr = new StderrTail(child.stderr!);
   if (pid === undefined) {
     // spawn reports a missing or unexecutable binary asynchronously, as an 'error' event.
     const error = await new Promise<Error>((resolve) => child.once('error', resolve));
@@ -100,7 +106,7 @@ export async function spawnInstance(
   if (role === 'successor' && !control) {
     throw new HandoffError('Io', `no control channel was created for successor pid ${pid}`);
   }
-  return { child, pid, control };
+  return { child, pid, control, stderr };
 }
 
 /** Resolves when `child` has exited and been reaped (immediately if it already has). */
@@ -128,9 +134,21 @@ export async function killGroupAndReap(child: ChildProcess): Promise<void> {
 export class ChildGuard {
   readonly child: ChildProcess;
   #armed = true;
+  /** How the child ended before anyone killed it, if it did. */
+  #exitedByItself: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(child: ChildProcess) {
     this.child = child;
+    child.once('exit', (code, signal) => {
+      if (this.#armed) this.#exitedByItself = { code, signal };
+    });
+  }
+
+  /** "exited with code 1" / "killed by SIGSEGV" when the child ended before the guard killed it. */
+  get exitDescription(): string | undefined {
+    const exit = this.#exitedByItself;
+    if (!exit) return undefined;
+    return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
   }
 
   disarm(): void {

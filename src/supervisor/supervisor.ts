@@ -16,6 +16,11 @@ import {
 import type { HandoffReport } from './report.js';
 import type { SupervisedListener } from './spawn.js';
 
+export interface PerformOptions {
+  /** Aborting it interrupts the handoff (e.g. the supervisor is stopping); see `performHandoff`. */
+  readonly signal?: AbortSignal;
+}
+
 export class Supervisor {
   /** Handoff events (SPEC §9) as the supervisor sees them. */
   readonly events = new HandoffEvents();
@@ -38,23 +43,24 @@ export class Supervisor {
 
   /**
    * Replaces the incumbent with a new instance of `spec.command`. Resolves `committed` (the caller now owns
-   * the successor's process) or `aborted` (the incumbent serves on; a retry is safe). Throws
+   * the successor's process) or `aborted` (rolled back: the incumbent serves on; a retry is safe). Throws
    * `HandoffInProgress` at once when another handoff runs, and other HandoffErrors when the handoff could not
-   * be carried out (the incumbent recovers by itself when its connection drops).
+   * be carried out (the incumbent recovers by itself when its connection drops). `options.signal` interrupts
+   * the handoff: before Ready it is rolled back at once (the successor killed); after, it commits anyway.
    */
-  async performHandoff(spec: HandoffSpec): Promise<HandoffOutcome> {
+  async performHandoff(spec: HandoffSpec, options: PerformOptions = {}): Promise<HandoffOutcome> {
     // 1. One at a time.
     if (this.#inProgress)
       throw new HandoffError('HandoffInProgress', 'another handoff is already in progress');
     const resolved = resolveHandoffSpec(spec);
     this.#inProgress = true;
     // 2. A fresh id; the total deadline runs from now.
-    const run = new HandoffRun(this.#options, resolved, this.events);
+    const run = new HandoffRun(this.#options, resolved, this.events, options.signal);
     this.#lastReport = run.report;
     try {
       return await run.perform();
     } catch (error) {
-      run.report.status = 'error';
+      run.report.status = 'failed';
       run.report.reason = error instanceof Error ? error.message : String(error);
       throw error;
     } finally {
