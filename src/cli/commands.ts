@@ -1,12 +1,14 @@
-#!/usr/bin/env node
 // The `handoff` command: parses the command line, dispatches to run / upgrade / status, and maps failures to
-// exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 aborted, 3 error).
+// exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled back, 3
+// failed).
 
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isHandoffError } from '../errors.js';
 import { ConfigError, loadConfigFile, validateConfig } from './config.js';
 import { runSupervisor } from './run.js';
+import type { SignalRouter } from './signals.js';
 import { showStatus } from './status.js';
 import { runUpgrade } from './upgrade.js';
 
@@ -16,8 +18,8 @@ commands:
   run      [--config handoff.toml] [flags]   start the supervisor: bind the listeners, start the daemon,
                                              keep it running, hand it off on SIGHUP or a trigger
   upgrade  [binary] [--json]                 hand the running daemon off to a new build (default: the
-                                             configured binary) and show each phase; exit 0 committed,
-                                             2 rolled back, 3 error
+                                             serving build) and show each phase; exit 0 committed,
+                                             2 rolled back, 3 failed
   status   [--json]                          the serving daemon: pid, build id, uptime, handoffs, last report
 
 options for upgrade and status:
@@ -27,8 +29,9 @@ options for upgrade and status:
 flags for run (override the config file; keys as in the config):
   --control-socket PATH  --binary PATH  --arg ARG (repeatable)  --env KEY=VALUE (repeatable)
   --listen NAME=ADDR (repeatable; ADDR is host:port, [v6]:port or unix:/path)  --trigger-socket PATH
-  --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --allow-unhealthy
-  --verify-revisions  --restart-backoff-ms N  --shutdown-grace-secs N  --log-level LEVEL
+  --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --start-timeout-secs N
+  --ready-timeout-secs N  --allow-unhealthy  --verify-revisions  --restart-backoff-ms N  --max-restarts N
+  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL
 `;
 
 const OPTIONS = {
@@ -46,6 +49,10 @@ const OPTIONS = {
   'data-dir': { type: 'string' },
   'drain-grace-secs': { type: 'string' },
   'deadline-secs': { type: 'string' },
+  'start-timeout-secs': { type: 'string' },
+  'ready-timeout-secs': { type: 'string' },
+  'max-restarts': { type: 'string' },
+  'restart-window-secs': { type: 'string' },
   'allow-unhealthy': { type: 'boolean' },
   'verify-revisions': { type: 'boolean' },
   'restart-backoff-ms': { type: 'string' },
@@ -78,6 +85,10 @@ function flagOverrides(values: Values): Record<string, unknown> {
   text('log-level', 'log_level');
   num('drain-grace-secs', 'drain_grace_secs');
   num('deadline-secs', 'deadline_secs');
+  num('start-timeout-secs', 'start_timeout_secs');
+  num('ready-timeout-secs', 'ready_timeout_secs');
+  num('max-restarts', 'max_restarts');
+  num('restart-window-secs', 'restart_window_secs');
   num('restart-backoff-ms', 'restart_backoff_ms');
   num('shutdown-grace-secs', 'shutdown_grace_secs');
   if (values['allow-unhealthy']) raw.allow_unhealthy = true;
@@ -116,7 +127,7 @@ function triggerPath(values: Values): string {
   return loadConfigFile(file).triggerSocket;
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[], signals: SignalRouter): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     options: OPTIONS,
@@ -124,6 +135,8 @@ async function main(argv: string[]): Promise<number> {
     strict: true,
   });
   const [command, ...rest] = positionals;
+  // Only the supervisor keeps the signals it caught; every other command gets Node's defaults back.
+  if (command !== 'run') signals.uninstall();
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
@@ -131,13 +144,21 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'run': {
       if (rest.length > 0) throw new UsageError(`run takes no arguments, got ${rest.join(' ')}`);
-      const running = await runSupervisor(runConfig(values));
+      let config: ReturnType<typeof runConfig>;
+      try {
+        config = runConfig(values);
+      } catch (error) {
+        signals.uninstall();
+        throw error;
+      }
+      const running = await runSupervisor(config, { signals });
       await running.done;
       return 0;
     }
     case 'upgrade':
       if (rest.length > 1) throw new UsageError(`upgrade takes at most one binary, got ${rest.join(' ')}`);
-      return runUpgrade(triggerPath(values), rest[0], values.json === true);
+      // The supervisor runs elsewhere, in another directory: a path means what it means here.
+      return runUpgrade(triggerPath(values), rest[0] && resolve(rest[0]), values.json === true);
     case 'status':
       if (rest.length > 0) throw new UsageError(`status takes no arguments, got ${rest.join(' ')}`);
       return showStatus(triggerPath(values), values.json === true);
@@ -146,24 +167,28 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    if (
-      error instanceof ConfigError ||
-      error instanceof UsageError ||
-      (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
-    ) {
-      process.stderr.write(`handoff: ${(error as Error).message}\n`);
-      if (!(error instanceof ConfigError)) process.stderr.write('run `handoff help` for usage\n');
-      process.exitCode = 2;
-      return;
-    }
-    process.stderr.write(
-      `handoff: ${isHandoffError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
-    );
-    process.exitCode = 3;
-  },
-);
+/** Runs the `handoff` command line; sets process.exitCode. */
+export function runCli(argv: string[], signals: SignalRouter): Promise<void> {
+  return main(argv, signals).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      signals.uninstall();
+      if (
+        error instanceof ConfigError ||
+        error instanceof UsageError ||
+        (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')
+      ) {
+        process.stderr.write(`handoff: ${(error as Error).message}\n`);
+        if (!(error instanceof ConfigError)) process.stderr.write('run `handoff help` for usage\n');
+        process.exitCode = 2;
+        return;
+      }
+      process.stderr.write(
+        `handoff: ${isHandoffError(error) ? `${error.code}: ${error.message}` : String(error)}\n`,
+      );
+      process.exitCode = 3;
+    },
+  );
+}

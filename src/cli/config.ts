@@ -4,7 +4,13 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
-import { DEFAULT_DEADLINE_MS, DEFAULT_DRAIN_GRACE_MS } from '../timing.js';
+import {
+  DEFAULT_DEADLINE_MS,
+  DEFAULT_DRAIN_GRACE_MS,
+  DEFAULT_READY_TIMEOUT_MS,
+  DEFAULT_START_TIMEOUT_MS,
+  MAX_TIMER_MS,
+} from '../timing.js';
 
 export type ListenAddress =
   | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
@@ -27,10 +33,14 @@ export interface HandoffConfig {
   readonly journal: string | undefined;
   readonly drainGraceMs: number;
   readonly deadlineMs: number;
+  readonly startTimeoutMs: number;
+  readonly readyTimeoutMs: number;
   readonly dataDir: string | undefined;
   readonly allowUnhealthy: boolean;
   readonly verifyRevisions: boolean;
   readonly restartBackoffMs: number;
+  readonly maxRestarts: number;
+  readonly restartWindowMs: number;
   readonly shutdownGraceMs: number;
   readonly logLevel: string;
 }
@@ -50,12 +60,17 @@ export const CONFIG_KEYS = {
   journal: 'default none. Where to journal a handoff in flight, for crash diagnostics.',
   drain_grace_secs: `default ${DEFAULT_DRAIN_GRACE_MS / 1000}. Drain budget of a handoff.`,
   deadline_secs: `default ${DEFAULT_DEADLINE_MS / 1000}. Overall budget of a handoff, start → Ready.`,
+  start_timeout_secs: `default ${DEFAULT_START_TIMEOUT_MS / 1000}. How long a new build may take to start: a successor until its Hello (the old build serves meanwhile), a cold start until it answers on the control socket (else it is killed and restarted).`,
+  ready_timeout_secs: `default ${DEFAULT_READY_TIMEOUT_MS / 1000}. Begin → Ready budget of a handoff (capped by deadline_secs): the one phase in which nobody accepts, so a hung build is rolled back after this long.`,
   data_dir: "default none. The daemon's data dir, shown by `handoff status`.",
   allow_unhealthy: 'default false. Commit even when the new build reports healthzOk=false.',
   verify_revisions:
     'default false. Roll back unless the new build advertises the revisions the old one sealed.',
   restart_backoff_ms:
     'default 1000. First delay before restarting a daemon that died outside a handoff; doubles up to 30 s.',
+  max_restarts:
+    'default 5. Restarts allowed within restart_window_secs; then the supervisor stops restarting (listeners stay open, `status` says why) until `handoff upgrade`.',
+  restart_window_secs: 'default 60. The window max_restarts counts restarts in.',
   shutdown_grace_secs: 'default 30. On SIGTERM/SIGINT, how long the daemon may take to exit before SIGKILL.',
   log_level: 'default "info". Supervisor log level: debug, info, warn or error.',
 } as const;
@@ -99,12 +114,21 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     return isAbsolute(value as string) ? (value as string) : resolve(baseDir, value as string);
   };
   const required = (key: string): unknown => raw[key] ?? fail(key, 'is required');
-  const number = (key: string, fallback: number, min: number): number => {
+  const number = (key: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const value = raw[key] ?? fallback;
     if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
       fail(key, `expected a number ≥ ${min}, got ${show(value)}`);
     }
+    if ((value as number) > max) fail(key, `expected at most ${max}, got ${show(value)}`);
     return value as number;
+  };
+  /** A duration in seconds, as ms: positive (or ≥ 0), and no longer than a timer can wait (~24.8 days). */
+  const seconds = (key: string, fallbackMs: number, min = 0.001): number =>
+    Math.round(number(key, fallbackMs / 1000, min, MAX_TIMER_MS / 1000) * 1000);
+  const integer = (key: string, fallback: number, min: number): number => {
+    const value = number(key, fallback, min);
+    if (!Number.isInteger(value)) fail(key, `expected a whole number, got ${show(value)}`);
+    return value;
   };
   const bool = (key: string): boolean => {
     const value = raw[key] ?? false;
@@ -129,13 +153,17 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     listeners: parseListeners(raw.listeners, fail, baseDir),
     triggerSocket: path('trigger_socket', required('trigger_socket')),
     journal,
-    drainGraceMs: Math.round(number('drain_grace_secs', DEFAULT_DRAIN_GRACE_MS / 1000, 0.001) * 1000),
-    deadlineMs: Math.round(number('deadline_secs', DEFAULT_DEADLINE_MS / 1000, 0.001) * 1000),
+    drainGraceMs: seconds('drain_grace_secs', DEFAULT_DRAIN_GRACE_MS),
+    deadlineMs: seconds('deadline_secs', DEFAULT_DEADLINE_MS),
+    startTimeoutMs: seconds('start_timeout_secs', DEFAULT_START_TIMEOUT_MS),
+    readyTimeoutMs: seconds('ready_timeout_secs', DEFAULT_READY_TIMEOUT_MS),
     dataDir,
     allowUnhealthy: bool('allow_unhealthy'),
     verifyRevisions: bool('verify_revisions'),
-    restartBackoffMs: Math.round(number('restart_backoff_ms', 1000, 1)),
-    shutdownGraceMs: Math.round(number('shutdown_grace_secs', 30, 0) * 1000),
+    restartBackoffMs: Math.round(number('restart_backoff_ms', 1000, 1, MAX_TIMER_MS)),
+    maxRestarts: integer('max_restarts', 5, 0),
+    restartWindowMs: seconds('restart_window_secs', 60_000),
+    shutdownGraceMs: seconds('shutdown_grace_secs', 30_000, 0),
     logLevel: logLevel as string,
   };
 }

@@ -1,6 +1,8 @@
-// Keeps exactly one daemon instance running under `handoff run`: cold-starts it, restarts it with backoff
-// when it dies outside a handoff (the listeners stay open meanwhile, so clients queue instead of being
-// refused), adopts each committed successor, and stops it on shutdown.
+// Keeps exactly one daemon instance running under `handoff run`: cold-starts the serving build, gives it
+// start_timeout to answer on its control socket, restarts it with backoff when it dies outside a handoff
+// (the listeners stay open meanwhile, so clients queue instead of being refused) and gives up after
+// max_restarts in restart_window; takes over each committed successor as the serving build; and stops every
+// instance it started, whatever state it is in.
 
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.js';
@@ -11,138 +13,256 @@ import {
   type SupervisedListener,
   spawnInstance,
 } from '../supervisor/spawn.js';
+import type { StderrTail } from '../supervisor/stderr-tail.js';
+import { waitForIncumbent } from './probe.js';
 
 /** Restarts back off from restartBackoffMs, doubling up to this. */
 const MAX_RESTART_BACKOFF_MS = 30_000;
 /** An instance that lived this long resets the backoff. */
 const HEALTHY_UPTIME_MS = 30_000;
 
+export interface KeeperOptions {
+  readonly listeners: readonly SupervisedListener[];
+  readonly controlPath: string;
+  readonly restartBackoffMs: number;
+  /** A cold start must answer on the control socket within this, or it is killed and restarted. */
+  readonly startTimeoutMs: number;
+  /** At most this many restarts within restartWindowMs; then the keeper gives up (status says so). */
+  readonly maxRestarts: number;
+  readonly restartWindowMs: number;
+  readonly logger: Logger;
+}
+
 export interface DaemonInfo {
   readonly pid: number;
   readonly startedAtUnixMs: number;
+  /** The build this instance runs: restarts and SIGHUP use it. */
+  readonly build: InstanceSpec;
+}
+
+/** Why the keeper stopped restarting, for status and logs. */
+export interface GaveUp {
+  readonly atUnixMs: number;
+  readonly restarts: number;
+  readonly windowMs: number;
+  readonly lastExit: string;
+  readonly lastWords?: string;
+}
+
+interface Instance {
+  readonly child: ChildProcess;
+  readonly stderr: StderrTail;
+  readonly info: DaemonInfo;
 }
 
 export class DaemonKeeper {
-  readonly #spec: InstanceSpec;
-  readonly #listeners: readonly SupervisedListener[];
-  readonly #restartBackoffMs: number;
-  readonly #log: Logger;
-  #current: { child: ChildProcess; info: DaemonInfo } | undefined;
+  readonly #options: KeeperOptions;
+  /** The build that serves now (or served last): the configured one until a handoff commits another. */
+  #build: InstanceSpec;
+  #current: Instance | undefined;
+  /** Instances that were replaced and have not exited yet (an old build after its Commit). */
+  readonly #retiring = new Set<ChildProcess>();
   #restartTimer: NodeJS.Timeout | undefined;
   #failures = 0;
-  /** The incumbent when the running handoff began (it exits by itself after a Commit). */
-  #incumbentAtHandoff: ChildProcess | undefined;
+  /** When each restart happened (Unix ms), for the restart window. */
+  #restartTimes: number[] = [];
+  #gaveUp: GaveUp | undefined;
   #handoffActive = false;
   #stopping = false;
   restarts = 0;
 
-  constructor(
-    spec: InstanceSpec,
-    listeners: readonly SupervisedListener[],
-    restartBackoffMs: number,
-    logger: Logger,
-  ) {
-    this.#spec = spec;
-    this.#listeners = listeners;
-    this.#restartBackoffMs = restartBackoffMs;
-    this.#log = logger;
+  constructor(build: InstanceSpec, options: KeeperOptions) {
+    this.#build = build;
+    this.#options = options;
   }
 
   get current(): DaemonInfo | undefined {
     return this.#current?.info;
   }
 
-  /** Cold-starts the daemon. */
-  async start(): Promise<void> {
-    const { child, pid } = await spawnInstance('coldStart', this.#spec, this.#listeners);
-    this.#track(child, pid);
-    this.#log.info({ pid, binary: this.#spec.command }, 'daemon started');
+  /** The build restarts and SIGHUP use: the one serving now. */
+  get build(): InstanceSpec {
+    return this.#build;
+  }
+
+  get gaveUp(): GaveUp | undefined {
+    return this.#gaveUp;
+  }
+
+  /**
+   * Cold-starts `build` (default: the serving build) and resolves once it answers on the control socket.
+   * Throws `Io` when the executable cannot be started at all; an instance that starts but dies or does not
+   * answer within startTimeoutMs is killed and handled like a crash (restarted, within the limits).
+   */
+  async start(build: InstanceSpec = this.#build): Promise<void> {
+    const { child, pid, stderr } = await spawnInstance('coldStart', build, this.#options.listeners);
+    this.#build = build;
+    this.#track({ child, stderr, info: { pid, startedAtUnixMs: Date.now(), build } });
+    this.#options.logger.info({ pid, binary: build.command }, 'daemon started');
+    const answered = await Promise.race([
+      waitForIncumbent(this.#options.controlPath, pid, this.#options.startTimeoutMs),
+      reaped(child).then(() => false),
+    ]);
+    if (answered || this.#current?.child !== child) return;
+    this.#options.logger.error(
+      { pid, startTimeoutMs: this.#options.startTimeoutMs, controlPath: this.#options.controlPath },
+      'the daemon did not answer on its control socket in time; killing it',
+    );
+    await killGroupAndReap(child); // the exit handler restarts it
+  }
+
+  /** Starts again after giving up (an operator's explicit request): the restart budget starts afresh. */
+  async revive(build: InstanceSpec): Promise<void> {
+    this.#gaveUp = undefined;
+    this.#restartTimes = [];
+    this.#failures = 0;
+    clearTimeout(this.#restartTimer);
+    await this.start(build);
   }
 
   /** While a handoff runs, the incumbent exiting is the handoff's business, not a crash to restart. */
   beginHandoff(): void {
     this.#handoffActive = true;
-    this.#incumbentAtHandoff = this.#current?.child;
   }
 
   /**
-   * After a handoff: a committed successor becomes the daemon, and the old instance is given `graceMs` to
-   * exit by itself (it does after Commit) before it is killed. Otherwise, if the incumbent died meanwhile,
-   * start a new one.
+   * After a handoff: a committed successor becomes the serving build, and the old instance is given
+   * `retireGraceMs` to exit by itself (it does after Commit) before it is killed, in the background (`stop`
+   * ends it too). Otherwise, if the incumbent died meanwhile, start a new one.
    */
-  async endHandoff(committed: ChildProcess | undefined, graceMs: number): Promise<void> {
+  endHandoff(
+    committed: { child: ChildProcess; stderr: StderrTail; build: InstanceSpec } | undefined,
+    retireGraceMs: number,
+  ): void {
     this.#handoffActive = false;
-    const old = this.#incumbentAtHandoff;
-    this.#incumbentAtHandoff = undefined;
-    if (committed?.pid !== undefined) {
-      this.#track(committed, committed.pid);
-      if (old) await this.#retire(old, graceMs);
+    if (committed?.child.pid !== undefined) {
+      const old = this.#current;
+      this.#build = committed.build;
+      this.#track({
+        child: committed.child,
+        stderr: committed.stderr,
+        info: { pid: committed.child.pid, startedAtUnixMs: Date.now(), build: committed.build },
+      });
+      if (old) void this.#retire(old.child, retireGraceMs);
       return;
     }
     if (!this.#current && !this.#stopping) this.#scheduleRestart();
   }
 
-  /** SIGTERM to the daemon's process group, SIGKILL after `graceMs`. No restart afterwards. */
-  async stop(graceMs: number): Promise<void> {
+  /**
+   * Stops every instance this keeper started: SIGTERM to each process group, SIGKILL to what is still
+   * alive at `deadline` (Unix ms). No restart afterwards. Resolves when all of them are reaped.
+   */
+  async stop(deadline: number): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
-    const current = this.#current?.child;
-    if (!current) return;
-    this.#signal(current, 'SIGTERM');
-    const exited = await Promise.race([reaped(current).then(() => true), delay(graceMs).then(() => false)]);
-    if (!exited) {
-      this.#log.warn({ pid: current.pid, graceMs }, 'daemon did not exit in time; killing it');
-      await killGroupAndReap(current);
-    }
+    const children = this.#children();
+    for (const child of children) signalGroup(child, 'SIGTERM');
+    await Promise.all(
+      children.map(async (child) => {
+        const exited = await Promise.race([
+          reaped(child).then(() => true),
+          delay(Math.max(0, deadline - Date.now())).then(() => false),
+        ]);
+        if (!exited) {
+          this.#options.logger.warn({ pid: child.pid }, 'daemon did not exit in time; killing it');
+          await killGroupAndReap(child);
+        }
+      }),
+    );
   }
 
-  #track(child: ChildProcess, pid: number): void {
-    const info = { pid, startedAtUnixMs: Date.now() };
-    this.#current = { child, info };
+  /** SIGKILLs every instance at once (a second stop signal) and waits until they are reaped. */
+  async killAll(): Promise<void> {
+    this.#stopping = true;
+    clearTimeout(this.#restartTimer);
+    await Promise.all(this.#children().map((child) => killGroupAndReap(child)));
+  }
+
+  #children(): ChildProcess[] {
+    const children = [...this.#retiring];
+    if (this.#current) children.push(this.#current.child);
+    return children;
+  }
+
+  #track(instance: Instance): void {
+    this.#current = instance;
+    const { child, info, stderr } = instance;
     child.once('exit', (code, signal) => {
-      if (this.#current?.child !== child) return; // a retired incumbent
+      if (this.#current?.child !== child) return; // a retired instance
       this.#current = undefined;
       const uptimeMs = Date.now() - info.startedAtUnixMs;
       if (this.#stopping || this.#handoffActive) return; // the handoff's outcome decides what happens next
-      this.#log.warn({ pid, code, signal, uptimeMs }, 'daemon exited outside a handoff');
-      if (uptimeMs >= HEALTHY_UPTIME_MS) this.#failures = 0;
-      this.#scheduleRestart();
+      const lastExit = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      void stderr.settled(1000).then(() => {
+        const lastWords = stderr.lastWords();
+        this.#options.logger.warn(
+          { pid: info.pid, code, signal, uptimeMs, lastWords },
+          'daemon exited outside a handoff',
+        );
+        if (uptimeMs >= HEALTHY_UPTIME_MS) this.#failures = 0;
+        if (!this.#stopping && !this.#current) this.#scheduleRestart({ lastExit, lastWords });
+      });
     });
   }
 
-  #scheduleRestart(): void {
-    const delayMs = Math.min(MAX_RESTART_BACKOFF_MS, this.#restartBackoffMs * 2 ** this.#failures);
+  #scheduleRestart(why?: { lastExit: string; lastWords: string | undefined }): void {
+    const { restartBackoffMs, maxRestarts, restartWindowMs, logger } = this.#options;
+    const now = Date.now();
+    this.#restartTimes = this.#restartTimes.filter((at) => now - at < restartWindowMs);
+    if (this.#restartTimes.length >= maxRestarts) {
+      this.#gaveUp = {
+        atUnixMs: now,
+        restarts: this.#restartTimes.length,
+        windowMs: restartWindowMs,
+        lastExit: why?.lastExit ?? 'did not start',
+        ...(why?.lastWords !== undefined && { lastWords: why.lastWords }),
+      };
+      logger.error(
+        { ...this.#gaveUp, binary: this.#build.command },
+        `gave up restarting the daemon: ${this.#restartTimes.length} restarts within ${restartWindowMs / 1000} s; ` +
+          'the listeners stay open; start a build with `handoff upgrade <binary>`',
+      );
+      return;
+    }
+    const delayMs = Math.min(MAX_RESTART_BACKOFF_MS, restartBackoffMs * 2 ** this.#failures);
     this.#failures++;
-    this.#log.info({ delayMs }, 'restarting the daemon');
+    logger.info({ delayMs, binary: this.#build.command }, 'restarting the daemon');
     this.#restartTimer = setTimeout(() => {
-      if (this.#stopping || this.#current) return;
+      if (this.#stopping || this.#current || this.#handoffActive) return;
       this.restarts++;
+      this.#restartTimes.push(Date.now());
       this.start().catch((error: unknown) => {
-        this.#log.error({ err: error }, 'could not restart the daemon');
-        this.#scheduleRestart();
+        logger.error({ err: error }, 'could not restart the daemon');
+        this.#scheduleRestart({ lastExit: 'could not be started', lastWords: String(error) });
       });
     }, delayMs);
   }
 
   async #retire(old: ChildProcess, graceMs: number): Promise<void> {
-    const exited = await Promise.race([reaped(old).then(() => true), delay(graceMs).then(() => false)]);
-    if (exited) {
-      this.#log.info({ pid: old.pid, code: old.exitCode }, 'previous daemon exited');
-    } else {
-      this.#log.warn(
-        { pid: old.pid, graceMs },
-        'previous daemon still running after the handoff; killing it',
-      );
-      await killGroupAndReap(old);
+    this.#retiring.add(old);
+    try {
+      const exited = await Promise.race([reaped(old).then(() => true), delay(graceMs).then(() => false)]);
+      if (exited) {
+        this.#options.logger.info({ pid: old.pid, code: old.exitCode }, 'previous daemon exited');
+      } else {
+        this.#options.logger.warn(
+          { pid: old.pid, graceMs },
+          'previous daemon still running after the handoff; killing it',
+        );
+        await killGroupAndReap(old);
+      }
+    } finally {
+      this.#retiring.delete(old);
     }
   }
+}
 
-  #signal(child: ChildProcess, signal: NodeJS.Signals): void {
-    try {
-      if (child.pid !== undefined) process.kill(-child.pid, signal);
-    } catch {
-      // already gone
-    }
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  try {
+    if (child.pid !== undefined) process.kill(-child.pid, signal);
+  } catch {
+    // already gone
   }
 }
 

@@ -96,8 +96,9 @@ export async function sendTrigger(
   let pending = '';
   const handleLine = (line: string) => {
     if (line.startsWith('progress ')) {
-      const [, step = '', elapsed = '0'] = line.split(' ');
-      onProgress(step, Number(elapsed));
+      // `progress <step> <elapsedMs>`; a step may hold a space ("rolled back").
+      const space = line.lastIndexOf(' ');
+      onProgress(line.slice('progress '.length, space), Number(line.slice(space + 1)));
     } else if (line.startsWith('report ')) report = JSON.parse(line.slice(7));
     else if (line.startsWith('status ')) status = JSON.parse(line.slice(7));
     else if (line !== '') result = line;

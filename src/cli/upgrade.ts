@@ -1,5 +1,5 @@
 // `handoff upgrade [binary] [--json]`: asks the running supervisor for a handoff over its trigger socket and
-// shows each phase as it happens. Exit 0 committed, 2 rolled back, 3 error.
+// shows each phase as it happens. Exit 0 committed, 2 rolled back, 3 failed.
 
 import type { HandoffReport } from '../supervisor/report.js';
 import { sendTrigger } from './trigger.js';
@@ -13,7 +13,7 @@ const STEP_LABEL: Record<string, string> = {
   begin: 'new build taking over',
   ready: 'new build ready',
   committed: 'committed',
-  aborted: 'rolled back',
+  'rolled back': 'rolled back',
 };
 
 export async function runUpgrade(

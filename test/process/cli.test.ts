@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { CONFIG_KEYS } from '../../src/cli/config.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import { DAEMON } from '../helpers/handoff-fixture.js';
 import { sweepAfter } from '../helpers/proc.js';
@@ -131,7 +132,7 @@ test('trigger-socket and SIGHUP handoffs commit; upgrade exits 0 committed, 2 ro
   const broken = runCli(t, ['upgrade', '/nonexistent/kv-v2', '--trigger', s.trigger, '--json']);
   assert.deepEqual(await broken.exited, { code: 2, signal: null }, broken.tail());
   const report = JSON.parse(broken.output());
-  assert.equal(report.status, 'aborted');
+  assert.equal(report.status, 'rolled back');
   assert.match(report.reason, /cannot start successor \/nonexistent\/kv-v2/);
 
   const unreachable = runCli(t, ['upgrade', '--trigger', join(s.dir, 'nobody.sock')]);
@@ -191,7 +192,7 @@ test('an invalid config is one line naming the file and key, exit 2', async (t) 
   assert.deepEqual(await run.exited, { code: 2, signal: null });
   assert.equal(
     run.output().trim().split('\n')[0],
-    `handoff: ${s.config}: bogus_key: unknown key (known keys: control_socket, binary, args, env, listeners, trigger_socket, journal, drain_grace_secs, deadline_secs, data_dir, allow_unhealthy, verify_revisions, restart_backoff_ms, shutdown_grace_secs, log_level)`,
+    `handoff: ${s.config}: bogus_key: unknown key (known keys: ${Object.keys(CONFIG_KEYS).join(', ')})`,
   );
 });
 
