@@ -1,4 +1,4 @@
-// The incumbent's control socket (SPEC §5.2 [beyond]): bound atomically and privately, and served only to
+// The incumbent's control socket (docs/protocol.md §5.2 [beyond]): bound atomically and privately, and served only to
 // peers of our own uid or root. Used by the cold start and, after Ready, by the successor taking over.
 
 import { randomBytes } from 'node:crypto';

@@ -1,4 +1,4 @@
-// Crash injection (SPEC §8): at a named point, when HANDOFF_CRASH_AT names it, write a marker and exit 99 at
+// Crash injection (docs/protocol.md §8): at a named point, when HANDOFF_CRASH_AT names it, write a marker and exit 99 at
 // once, running no library cleanup (no lock release, no journal write, no pidfile delete). Crash points are
 // shared constants so the library and the tests can never disagree on a name.
 
@@ -32,7 +32,7 @@ export const CrashPoint = Object.freeze({
 
 export type CrashPointName = (typeof CrashPoint)[keyof typeof CrashPoint];
 
-/** The environment variables of SPEC §8. */
+/** The environment variables of docs/protocol.md §8. */
 export const CrashEnv = Object.freeze({
   AT: 'HANDOFF_CRASH_AT',
   MARKER_DIR: 'HANDOFF_CRASH_MARKER_DIR',

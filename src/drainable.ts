@@ -1,4 +1,4 @@
-// The daemon's side of the contract (SPEC §7): the hooks the incumbent calls during a handoff, and the
+// The daemon's side of the contract (docs/protocol.md §7): the hooks the incumbent calls during a handoff, and the
 // reports they return. Hooks are async; one that blocks the event loop for longer than the supervisor's
 // liveness timeout (10 s) stops heartbeats and gets its handoff aborted.
 
@@ -30,7 +30,7 @@ export interface StateSnapshot {
   readonly lastRevisionPerShard: readonly bigint[];
 }
 
-/** What a successor announces in Ready (SPEC §5.3). */
+/** What a successor announces in Ready (docs/protocol.md §5.3). */
 export interface ReadinessSnapshot {
   /** Human-readable addresses the successor serves, e.g. `127.0.0.1:8080`. */
   readonly listeningOn: readonly string[];

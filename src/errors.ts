@@ -1,8 +1,8 @@
-// The one error type of the library (SPEC §10). Every failure a caller can see is a HandoffError with a
+// The one error type of the library (docs/protocol.md §10). Every failure a caller can see is a HandoffError with a
 // stable string `code`, structured `details`, and a message that names the file, fd, socket or value at fault.
 // This file is pure (no I/O): src/protocol/ may import it.
 
-/** Every error code, SPEC §10 plus the [beyond] ones. `InvalidOption` is ours: misuse caught at construction. */
+/** Every error code, docs/protocol.md §10 plus the [beyond] ones. `InvalidOption` is ours: misuse caught at construction. */
 export const ERROR_CODES = [
   'Io',
   'Codec',

@@ -1,4 +1,4 @@
-// Event and metric names (SPEC §9), and a typed event emitter the incumbent and supervisor report on.
+// Event and metric names (docs/protocol.md §9), and a typed event emitter the incumbent and supervisor report on.
 
 import { EventEmitter } from 'node:events';
 import type { HandoffId } from './protocol/messages.js';

@@ -1,5 +1,5 @@
-// Drains a node:http server without a single reset (DESIGN "Draining an HTTP server"), for a Drainable's
-// drain/resumeAfterAbort (SPEC §7). Stopping accept closes this process's copy of the listening fd only: the
+// Drains a node:http server without a single reset (docs/operations.md, "Draining HTTP"), for a Drainable's
+// drain/resumeAfterAbort (docs/protocol.md §7). Stopping accept closes this process's copy of the listening fd only: the
 // supervisor's copy keeps the kernel socket and its accept queue open, so new clients wait for the successor.
 
 import { closeSync } from 'node:fs';
@@ -29,7 +29,7 @@ export interface HttpDrainOptions {
   /**
    * How long, in ms, a connection with no request in flight must stay silent during a drain before it is
    * closed. A request that arrives in that window is answered with `Connection: close` instead of racing
-   * the close. Default: 50 (enough for 0 resets in DESIGN's measurement).
+   * the close. Default: 50 (enough for 0 resets in the measurement in docs/operations.md).
    */
   readonly drainQuietMs?: number;
   /**
@@ -39,7 +39,7 @@ export interface HttpDrainOptions {
   readonly dupFd?: (fd: number) => number | Promise<number>;
   /**
    * Accept-queue length passed when `resume()` listens again; the kernel caps it at net.core.somaxconn.
-   * Pass the same value the daemon listened with. Default: 4096 (DESIGN: arrival rate × accept gap must fit).
+   * Pass the same value the daemon listened with. Default: 4096 (arrival rate × accept gap must fit).
    */
   readonly backlog?: number;
 }
@@ -147,7 +147,7 @@ export class HttpDrain {
       // A resume while the fd was being duplicated wins: keep serving.
       if (epoch !== this.#epoch) return { openConnsRemaining: this.#conns.size, acceptClosed: false };
       // The net close, not http's: Node ≥ 19's http close also destroys idle keep-alive sockets at once,
-      // which resets the requests clients are sending on them (DESIGN: 144 ECONNRESET over 9 handoffs).
+      // which resets the requests clients are sending on them (measured: 144 ECONNRESET over 9 handoffs).
       net.Server.prototype.close.call(this.#server);
     }
     this.#closing = true;

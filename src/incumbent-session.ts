@@ -1,4 +1,4 @@
-// One supervisor session at the incumbent (SPEC §5.2): Hello/HelloAck, then the message table, as a small
+// One supervisor session at the incumbent (docs/protocol.md §5.2): Hello/HelloAck, then the message table, as a small
 // state machine. Each message's checks sit next to its transition. The serve loop (incumbent.ts) owns
 // what happens after a session ends; this file reports the phase it ended in.
 
@@ -117,7 +117,7 @@ export class IncumbentSession {
     }
   }
 
-  // SPEC §5.2 step 1: we speak first; the supervisor must answer within HELLO_READ_TIMEOUT.
+  // docs/protocol.md §5.2 step 1: we speak first; the supervisor must answer within HELLO_READ_TIMEOUT.
   async #handshake(): Promise<void> {
     const { conn, buildId, timing } = this.#ctx;
     await conn.write(
@@ -159,7 +159,7 @@ export class IncumbentSession {
         await this.#seal(message.handoffId);
         return undefined;
       case 'Commit': {
-        // SPEC §5.2: Commit only for the active handoff, and only once it is sealed.
+        // docs/protocol.md §5.2: Commit only for the active handoff, and only once it is sealed.
         const state = this.#state;
         if (state.phase === 'idle' || state.id !== message.handoffId)
           throw unexpected('Commit for unknown id');
@@ -197,7 +197,7 @@ export class IncumbentSession {
     }
   }
 
-  // SPEC §5.2 PrepareHandoff: one handoff per session; the same id again drains again (0.1.2 behaviour).
+  // docs/protocol.md §5.2 PrepareHandoff: one handoff per session; the same id again drains again (0.1.2 behaviour).
   async #prepare(id: HandoffId, deadlineMs: number, drainGraceMs: number): Promise<void> {
     const state = this.#state;
     if (state.phase !== 'idle' && state.id !== id) {
@@ -211,7 +211,7 @@ export class IncumbentSession {
     const ctx = this.#ctx;
     const startedAt = Date.now();
     // The supervisor waits for Ready until its deadline + slack and only then sends ResumeAfterAbort; giving
-    // up at deadline + slack too would race that message (SPEC §4 says one slack; a second one is needed).
+    // up at deadline + slack too would race that message (docs/protocol.md §4 says one slack; a second one is needed).
     const waitUntil = startedAt + deadlineMs + 2 * ctx.timing.wireSlackMs;
     const deadline = startedAt + Math.min(drainGraceMs, deadlineMs);
     ctx.events.emit(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs });
@@ -238,7 +238,7 @@ export class IncumbentSession {
     crashHere(CrashPoint.O_AFTER_DRAINED_SENT);
   }
 
-  // SPEC §5.2 SealRequest: only for the drained handoff.
+  // docs/protocol.md §5.2 SealRequest: only for the drained handoff.
   async #seal(id: HandoffId): Promise<void> {
     const state = this.#state;
     if (state.phase === 'sealed' && state.id === id)
@@ -262,7 +262,7 @@ export class IncumbentSession {
     }
     // The flock is released only now, after seal() succeeded, and before SealComplete goes out: released
     // earlier, a successor could open half-sealed data; released after, the supervisor could send Begin
-    // while we still hold it and the successor would fail to take it (SPEC §1 invariant 2, §5.2).
+    // while we still hold it and the successor would fail to take it (docs/protocol.md §1 invariant 2, §5.2).
     ctx.ownership.releaseLock();
     this.#state = { phase: 'sealed', id, waitUntil: state.waitUntil };
     crashHere(CrashPoint.O_AFTER_SEAL_FLOCK_RELEASED);
@@ -273,7 +273,7 @@ export class IncumbentSession {
     crashHere(CrashPoint.O_AFTER_SEAL_COMPLETE_SENT);
   }
 
-  // SPEC §5.2 ResumeAfterAbort / Abort: roll back whatever this handoff did here.
+  // docs/protocol.md §5.2 ResumeAfterAbort / Abort: roll back whatever this handoff did here.
   async #resume(message: Extract<Message, { type: 'ResumeAfterAbort' | 'Abort' }>): Promise<void> {
     const state = this.#state;
     const id = message.handoffId;
@@ -285,7 +285,7 @@ export class IncumbentSession {
     }
     if (state.phase === 'sealed') {
       // Take the flock before calling resume: if the acquire fails, the session ends still sealed and the
-      // serve loop's retry path calls resumeAfterAbort exactly once (SPEC §5.2).
+      // serve loop's retry path calls resumeAfterAbort exactly once (docs/protocol.md §5.2).
       await this.#ctx.ownership.reclaim();
     }
     this.#state = { phase: 'idle' };

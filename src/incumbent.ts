@@ -1,4 +1,4 @@
-// The incumbent: the control-socket server inside a serving daemon (SPEC §5.2). It owns the data-dir lock,
+// The incumbent: the control-socket server inside a serving daemon (docs/protocol.md §5.2). It owns the data-dir lock,
 // serves one supervisor session at a time, and after a session that ended mid-handoff puts the daemon back
 // into service (resume, or re-take the flock and resume) — or stops when the data now belongs to another.
 
@@ -17,7 +17,7 @@ import { FramedConnection } from './wire.js';
 export interface IncumbentOptions {
   /** Sent in Hello; free-form, only logged. A string is sent as UTF-8. Default: empty. */
   readonly buildId?: string | Uint8Array;
-  /** Waiting for the supervisor's HelloAck. Default: 5 000 ms (SPEC §4 HELLO_READ_TIMEOUT). */
+  /** Waiting for the supervisor's HelloAck. Default: 5 000 ms (docs/protocol.md §4 HELLO_READ_TIMEOUT). */
   readonly helloReadTimeoutMs?: number;
   /** Longest wait for the supervisor's next frame before PrepareHandoff. Default: 10 000 ms. */
   readonly livenessTimeoutMs?: number;
@@ -70,7 +70,7 @@ function resolveOptions(options: IncumbentOptions): ResolvedOptions {
 export type ServeOutcome = 'committed' | 'closed';
 
 export class Incumbent {
-  /** Handoff events (SPEC §9) as this incumbent sees them. */
+  /** Handoff events (docs/protocol.md §9) as this incumbent sees them. */
   readonly events = new HandoffEvents();
   readonly controlPath: string;
   #server: Server;
@@ -236,7 +236,7 @@ export class Incumbent {
     }
   }
 
-  /** SPEC §5.2 step 3: put the daemon back into service after a session that did not commit. */
+  /** docs/protocol.md §5.2 step 3: put the daemon back into service after a session that did not commit. */
   async #afterSession(end: Extract<SessionEnd, { kind: 'ended' }>, drainable: Drainable): Promise<void> {
     const { logger } = this.#options;
     if (end.yielded) logger.info({}, 'an idle control session yielded to a newer connection');

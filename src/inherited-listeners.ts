@@ -1,4 +1,4 @@
-// The listening sockets an instance inherits from its supervisor at fds 3 … 3+n-1 (SPEC §2.1), by name.
+// The listening sockets an instance inherits from its supervisor at fds 3 … 3+n-1 (docs/protocol.md §2.1), by name.
 
 import { HandoffError, isHandoffError } from './errors.js';
 import { closeFd, DEFAULT_BACKLOG, dupFd, isListeningSocket, setListenBacklog } from './os.js';

@@ -1,4 +1,4 @@
-// DataDirLock: the one-writer guarantee (SPEC §1 "No split brain", §6). A kernel flock(LOCK_EX|LOCK_NB) on
+// DataDirLock: the one-writer guarantee (docs/protocol.md §1 "No split brain", §6). A kernel flock(LOCK_EX|LOCK_NB) on
 // <dataDir>/.handoff.lock marks the writer; the kernel drops it when the holder dies. .handoff.pidfile only
 // names the holder for error messages and for the stale-lock check.
 

@@ -1,6 +1,6 @@
 // The logger the library writes through: a structural subset of pino, so a daemon can pass its own pino
 // (or anything with the same four methods). The default writes JSON lines to stderr synchronously, so the
-// last lines before an injected crash or a fatal exit are never lost (DESIGN: Logs).
+// last lines before an injected crash or a fatal exit are never lost.
 
 import { pino } from 'pino';
 

@@ -1,5 +1,5 @@
 // The typed OS layer: kernel flock, peer credentials, supervisor-held listening sockets, inherited-fd hygiene
-// (SPEC §1, §2.1, §5.2, §6). The only importer of the native addon (STYLE rule 4): expected errnos become values,
+// (docs/protocol.md §1, §2.1, §5.2, §6). The only importer of the native addon (STYLE rule 4): expected errnos become values,
 // every other failure a HandoffError with the addon's Error as `cause`.
 
 import { existsSync } from 'node:fs';
@@ -17,12 +17,12 @@ export const SUN_PATH_MAX = 107;
 /**
  * Listen backlog for supervisor-held sockets. Connections that arrive while no instance accepts (the gap
  * between the incumbent closing its accept loop and the successor opening its own) wait in this queue, so
- * arrival rate × accept gap must fit (DESIGN, "Draining an HTTP server"). The kernel silently caps it at
+ * arrival rate × accept gap must fit (docs/operations.md, "Draining HTTP"). The kernel silently caps it at
  * net.core.somaxconn (4096 on this machine), so asking for more costs nothing.
  */
 export const DEFAULT_BACKLOG = 4096;
 
-/** Mode of a Unix socket created by `listenUnix`: owner only, like the control socket (SPEC §5.2). */
+/** Mode of a Unix socket created by `listenUnix`: owner only, like the control socket (docs/protocol.md §5.2). */
 export const DEFAULT_SOCKET_MODE = 0o600;
 
 /** The credentials the kernel recorded for the peer of a connected Unix socket (SO_PEERCRED). */
@@ -194,7 +194,7 @@ export function isListeningSocket(fd: number): boolean {
 /**
  * Closes every fd ≥ 3 this process holds without close-on-exec, except those in `keep`, and returns how many it
  * closed. Call it once at start-up before spawning anything: an fd inherited from whoever started us would
- * otherwise leak into every child (SPEC §2.1, DESIGN "Known traps"). Node's and libuv's own fds are close-on-exec
+ * otherwise leak into every child (docs/protocol.md §2.1). Node's and libuv's own fds are close-on-exec
  * and survive; so do the stdio fds 0–2. (Node 20 already marks its low inherited fds close-on-exec at start-up,
  * 0–16 and on while they are contiguous, measured with strace; the leaks this catches sit higher.)
  */

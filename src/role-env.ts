@@ -1,7 +1,7 @@
-// The environment and fd layout a supervisor gives each instance it spawns (SPEC §2.1), in one place for
+// The environment and fd layout a supervisor gives each instance it spawns (docs/protocol.md §2.1), in one place for
 // both the supervisor that writes it and the daemon that reads it.
 
-/** The variables of SPEC §2.1. */
+/** The variables of docs/protocol.md §2.1. */
 export const RoleEnv = Object.freeze({
   /** Count n of inherited listening fds, at fds 3 … 3+n-1 (systemd convention). */
   LISTEN_FDS: 'LISTEN_FDS',

@@ -1,4 +1,4 @@
-// Role detection (SPEC §2.1) and the successor's typestate (SPEC §5.3): Successor → handshake →
+// Role detection (docs/protocol.md §2.1) and the successor's typestate (docs/protocol.md §5.3): Successor → handshake →
 // HandshookSuccessor → waitForBegin → BegunSuccessor → announceAndBind → Incumbent. Each object allows only
 // the calls legal in its state and is spent once it has moved on.
 
@@ -20,7 +20,7 @@ export type Role =
   | { readonly kind: 'successor'; readonly successor: Successor; readonly listeners: InheritedListeners };
 
 /**
- * Reads the role env once (SPEC §2.1) and deletes it from `env`, so a re-exec or a child does not inherit
+ * Reads the role env once (docs/protocol.md §2.1) and deletes it from `env`, so a re-exec or a child does not inherit
  * it; HANDOFF_ROLE stays on the cold-start path. Throws `NotAListener` when an inherited fd is not a
  * listening socket, `MissingEnv`/`BadEnv` for a successor without a usable HANDOFF_SOCK_FD. Call it once,
  * early, before anything else opens fds.
@@ -271,7 +271,7 @@ export class BegunSuccessor extends Spendable {
   /**
    * Sends Ready, then binds the control path and returns the new Incumbent — the safe order: the old
    * incumbent owns the control path until it has processed Commit, and the abort path needs it there
-   * (SPEC §5.3). Throws `Io` if Ready cannot be sent (then exit: the supervisor rolls back). Take the lock
+   * (docs/protocol.md §5.3). Throws `Io` if Ready cannot be sent (then exit: the supervisor rolls back). Take the lock
    * (`DataDirLock.acquire`) and open state before calling this.
    */
   async announceAndBind(

@@ -1,4 +1,4 @@
-// The timing constants of SPEC §4, each with the reason for its value, and the one frozen DEFAULTS object
+// The timing constants of docs/protocol.md §4, each with the reason for its value, and the one frozen DEFAULTS object
 // that every options type resolves against. Tests shorten these through options, never by patching.
 
 /** The longest the supervisor waits for any frame from a peer; every frame, heartbeats too, resets it. */
@@ -23,11 +23,11 @@ export const CONTROL_CONNECT_RETRY_MS = 25;
 export const WRITE_TIMEOUT_MS = 10_000;
 /** [beyond] The successor's cap on waiting for Begin after its handshake (the supervisor normally ends it). */
 export const BEGIN_WAIT_TIMEOUT_MS = 10 * 60_000;
-/** The supervisor's probe of a crashed run's incumbent at start-up (SPEC §5.1 resumeFromJournal). */
+/** The supervisor's probe of a crashed run's incumbent at start-up (docs/protocol.md §5.1 resumeFromJournal). */
 export const JOURNAL_PROBE_READ_TIMEOUT_MS = 2_000;
 /**
  * Overall budget of one handoff (start → Ready) and the drain budget. The Rust library defaults to
- * 300 s / 60 s and its reference binary to 60 s / 25 s; we use the binary's values (SPEC §4).
+ * 300 s / 60 s and its reference binary to 60 s / 25 s; we use the binary's values (docs/protocol.md §4).
  */
 export const DEFAULT_DEADLINE_MS = 60_000;
 export const DEFAULT_DRAIN_GRACE_MS = 25_000;

@@ -1,4 +1,4 @@
-// A framed connection over a net.Socket (SPEC §3.2, §4 [beyond]): reads one frame at a time with a timeout,
+// A framed connection over a net.Socket (docs/protocol.md §3.2, §4 [beyond]): reads one frame at a time with a timeout,
 // writes whole frames with a write timeout, and turns every way a socket can end into one typed error.
 // One exit path: the first error is kept, #destroy is idempotent, and every pending operation settles once.
 

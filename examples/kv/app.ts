@@ -1,4 +1,4 @@
-// The kv daemon's HTTP API over a Store (PUT/GET /kv/:key, /healthz, /stats) and its Drainable (SPEC §7):
+// The kv daemon's HTTP API over a Store (PUT/GET /kv/:key, /healthz, /stats) and its Drainable (docs/protocol.md §7):
 // drain = HTTP drain, then the store's write drain; seal = the store's seal; resume = reopen, then accept.
 
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -95,7 +95,7 @@ export function createKvApp(options: KvAppOptions): KvApp {
     async drain(context) {
       // HTTP first: PUTs on connections still open reach an open store and are acknowledged (header above).
       const report = await drainer.drain(context);
-      // Then no connection is left; every accepted put is fsynced before drain reports done (SPEC §7).
+      // Then no connection is left; every accepted put is fsynced before drain reports done (docs/protocol.md §7).
       await store.drainWrites();
       return report;
     },

@@ -1,6 +1,6 @@
 // The kv daemon's storage: an append-only log `<dataDir>/kv.log` (log-format.ts) with group commit — a put
 // resolves with its revision only after the batch holding it is written and fdatasync'ed — plus the
-// drain/seal/reopen steps a Drainable needs (SPEC §7). The data-dir lock is the library's, not the store's.
+// drain/seal/reopen steps a Drainable needs (docs/protocol.md §7). The data-dir lock is the library's, not the store's.
 
 import { createHash, type Hash } from 'node:crypto';
 import { constants, type FileHandle, mkdir, open } from 'node:fs/promises';

@@ -36,7 +36,7 @@ const PROBE_RETRY_MS = 5;
 
 /**
  * Resolves true once the incumbent answering on `controlPath` is `pid`, false if that takes longer than
- * `timeoutMs`. A committed successor takes the control path over only after its Ready (SPEC §5.3), a moment
+ * `timeoutMs`. A committed successor takes the control path over only after its Ready (docs/protocol.md §5.3), a moment
  * after the supervisor has acted on that Ready: until then the path still names the old build's socket.
  */
 export async function waitForIncumbent(

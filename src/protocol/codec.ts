@@ -1,4 +1,4 @@
-// Postcard 1.x encoding of the protocol messages (SPEC §3.3): exactly the subset these types need.
+// Postcard 1.x encoding of the protocol messages (docs/protocol.md §3.3): exactly the subset these types need.
 // One schema table describes every message; the encoder and decoder walk it, so a field's wire rule
 // lives in one place. Decoding rejects anything postcard would, plus trailing bytes ([beyond]).
 
@@ -45,7 +45,7 @@ type KindsFor<T> = {
 type Field<M> = { [F in FieldName<M>]: readonly [F, KindsFor<M[F]>] }[FieldName<M>];
 type Schema = { readonly [T in MessageType]: readonly Field<MessageOf<T>>[] };
 
-/** Field order is wire order (SPEC §3.4). The type checks each field's name and kind against messages.ts. */
+/** Field order is wire order (docs/protocol.md §3.4). The type checks each field's name and kind against messages.ts. */
 const SCHEMA: Schema = {
   Hello: [
     ['role', 'side'],

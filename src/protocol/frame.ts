@@ -1,4 +1,4 @@
-// Frames (SPEC §3.2): u32 LE frame_len, u16 LE proto_version, then one postcard message.
+// Frames (docs/protocol.md §3.2): u32 LE frame_len, u16 LE proto_version, then one postcard message.
 // The length is validated from its 4 bytes alone, before any body is buffered.
 
 import { HandoffError } from '../errors.js';
@@ -11,7 +11,7 @@ const LENGTH_BYTES = 4;
 const VERSION_BYTES = 2;
 
 export interface DecodedFrame {
-  /** The header's proto_version; readers expose it rather than reject it (SPEC §3.2). */
+  /** The header's proto_version; readers expose it rather than reject it (docs/protocol.md §3.2). */
   readonly version: number;
   readonly message: Message;
   /** Bytes of `buf` this frame occupied; the next frame starts there. */

@@ -1,4 +1,4 @@
-// Handoff ids (SPEC §3.3, §5.1): random v4 UUIDs, lowercase hyphenated in memory, 16 RFC 4122 bytes on the wire.
+// Handoff ids (docs/protocol.md §3.3, §5.1): random v4 UUIDs, lowercase hyphenated in memory, 16 RFC 4122 bytes on the wire.
 
 import { HandoffError } from '../errors.js';
 import type { HandoffId } from './messages.js';

@@ -1,4 +1,4 @@
-// The supervisor's crash journal (SPEC §5.1) as postcard bytes:
+// The supervisor's crash journal (docs/protocol.md §5.1) as postcard bytes:
 // { handoffId, phase (variant index), incumbentPid: u32, successorPid: Option<u32>, startedAtUnixMs: u64 }.
 
 import { handoffIdFromBytes, handoffIdToBytes } from './handoff-id.js';

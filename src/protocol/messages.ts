@@ -1,11 +1,11 @@
-// The 14 protocol messages of SPEC §3.4 and the wire constants of §3.2/§3.5.
-// Field names are the SPEC's camelCase names; u64 fields are bigint so 2^64−1 round-trips exactly.
+// The 14 protocol messages of docs/protocol.md §3.4 and the wire constants of §3.2/§3.5.
+// Field names are the protocol's (docs/protocol.md §3.4); u64 fields are bigint so 2^64−1 round-trips exactly.
 
 /** Lowest protocol version this implementation speaks. */
 export const PROTO_MIN = 1;
 /** Highest protocol version this implementation speaks; written in the header of every Hello frame. */
 export const PROTO_MAX = 1;
-/** Cap on a frame's `frame_len` field (version + payload), SPEC §3.2. */
+/** Cap on a frame's `frame_len` field (version + payload), docs/protocol.md §3.2. */
 export const MAX_FRAME_BYTES = 1 << 20;
 
 /** Who sends a Hello. Wire values: Incumbent = 0, Successor = 1. */

@@ -1,4 +1,4 @@
-// Protocol version negotiation (SPEC §3.5): the highest version both ranges contain.
+// Protocol version negotiation (docs/protocol.md §3.5): the highest version both ranges contain.
 
 import { HandoffError } from '../errors.js';
 

@@ -1,4 +1,4 @@
-// Postcard 1.x primitives (SPEC §3.3): LEB128 varints with width and length limits, byte strings, UTF-8
+// Postcard 1.x primitives (docs/protocol.md §3.3): LEB128 varints with width and length limits, byte strings, UTF-8
 // strings, and the codec error. Pure; shared by the message codec and the journal codec.
 
 import { HandoffError } from '../errors.js';

@@ -1,4 +1,4 @@
-// The supervisor's side of the incumbent's control socket (SPEC §5.1 step 3): connect, and take the first
+// The supervisor's side of the incumbent's control socket (docs/protocol.md §5.1 step 3): connect, and take the first
 // frame (the incumbent speaks first), retrying while the path is between two owners.
 
 import { createConnection } from 'node:net';
@@ -28,7 +28,7 @@ export async function connectControl(path: string, writeTimeoutMs: number): Prom
  * A refused connection, a missing path, or a connection closed before any frame is retried every
  * CONTROL_CONNECT_RETRY_MS within that budget: right after a commit the path still leads to the old
  * incumbent, which stops serving it on Commit, until the successor's atomic bind replaces it — and the
- * successor may bind only after its Ready is out (SPEC §5.3), so a supervisor that starts the next handoff
+ * successor may bind only after its Ready is out (docs/protocol.md §5.3), so a supervisor that starts the next handoff
  * at once can land in between. Nothing has been sent to anyone yet, so retrying is safe. Other failures,
  * and the last one at the deadline, are thrown.
  */

@@ -1,4 +1,4 @@
-// One handoff from the supervisor's side (SPEC §5.1): a linear sequence of numbered steps, a journal write
+// One handoff from the supervisor's side (docs/protocol.md §5.1): a linear sequence of numbered steps, a journal write
 // after each acknowledged step, a crash point after each send and receive, and a guard that kills the
 // successor on every early exit until it has said Ready.
 
@@ -43,7 +43,7 @@ export type HandoffOutcome =
 export type Resolved = ReturnType<typeof resolveSupervisorOptions>;
 export type ResolvedSpec = ReturnType<typeof resolveHandoffSpec>;
 
-/** One handoff's state, so each step reads as a line of SPEC §5.1. */
+/** One handoff's state, so each step reads as a line of docs/protocol.md §5.1. */
 export class HandoffRun {
   readonly report: HandoffReport;
   readonly #opt: Resolved;
@@ -105,7 +105,7 @@ export class HandoffRun {
 
   /**
    * The abort signal fired. Before the guard is disarmed, every pending read and write fails at once: N is
-   * killed and both connections close (O then resumes by itself, SPEC §5.3). After it, nothing: the handoff
+   * killed and both connections close (O then resumes by itself, docs/protocol.md §5.3). After it, nothing: the handoff
    * has committed, and the caller stops whichever build serves.
    */
   #interrupt(): void {

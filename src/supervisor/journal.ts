@@ -1,4 +1,4 @@
-// The supervisor's journal file (SPEC §5.1): the last acknowledged step of a handoff in flight, written
+// The supervisor's journal file (docs/protocol.md §5.1): the last acknowledged step of a handoff in flight, written
 // atomically so a supervisor that crashed mid-handoff can report it at its next start.
 
 import { mkdir, readFile, rm } from 'node:fs/promises';

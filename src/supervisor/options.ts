@@ -1,4 +1,4 @@
-// The supervisor's options and a handoff's spec, each default named once (SPEC §4) and every value checked
+// The supervisor's options and a handoff's spec, each default named once (docs/protocol.md §4) and every value checked
 // when it is given (STYLE rule 13).
 
 import { createLogger, type Logger } from '../log.js';

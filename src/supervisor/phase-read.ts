@@ -1,4 +1,4 @@
-// The supervisor's two-tier read rule (SPEC §4) and its [beyond] heartbeats to the side it is not reading.
+// The supervisor's two-tier read rule (docs/protocol.md §4) and its [beyond] heartbeats to the side it is not reading.
 
 import { HandoffError } from '../errors.js';
 import type { Message } from '../protocol/messages.js';

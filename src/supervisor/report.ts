@@ -1,5 +1,5 @@
 // What one handoff did, for people and dashboards: the outcome, the pids and build ids, and the duration of
-// each phase ([beyond] SPEC §5.1). Built up step by step by the supervisor.
+// each phase ([beyond] docs/protocol.md §5.1). Built up step by step by the supervisor.
 
 import type { HandoffId } from '../protocol/messages.js';
 

@@ -1,4 +1,4 @@
-// Starting daemon instances with the fd and env layout of SPEC §2.1, and the guard that kills one that must
+// Starting daemon instances with the fd and env layout of docs/protocol.md §2.1, and the guard that kills one that must
 // not outlive a failed handoff. Listeners go in stdio slots 3…3+n-1; a successor's control channel (a Unix
 // stream socketpair made by libuv for a 'pipe' slot) at 3+n. Every other fd of ours is close-on-exec. The
 // instance's stderr is a pipe the supervisor passes through to its own stderr, keeping the tail.
@@ -35,7 +35,7 @@ export interface SpawnedInstance {
 }
 
 /**
- * The environment of a spawned instance (SPEC §2.1, §8): our own environment without our crash variables,
+ * The environment of a spawned instance (docs/protocol.md §2.1, §8): our own environment without our crash variables,
  * the child's crash point taken from HANDOFF_CRASH_AT_FOR_O / _FOR_N, the spec's extra env, and last the role
  * variables, which nothing can override.
  */
@@ -129,7 +129,7 @@ export async function killGroupAndReap(child: ChildProcess): Promise<void> {
 
 /**
  * Kills and reaps a successor on every early exit of a handoff, unless disarmed. Disarm it as soon as the
- * successor has said Ready: from then on it must survive whatever happens to the incumbent (SPEC §5.1 step 9).
+ * successor has said Ready: from then on it must survive whatever happens to the incumbent (docs/protocol.md §5.1 step 9).
  */
 export class ChildGuard {
   readonly child: ChildProcess;

@@ -1,4 +1,4 @@
-// The supervisor (SPEC §5.1): owns the listeners it passes to every successor, runs one handoff at a time
+// The supervisor (docs/protocol.md §5.1): owns the listeners it passes to every successor, runs one handoff at a time
 // (handoff-run.ts has the steps), and at start-up clears the journal a crashed run left behind.
 
 import { HandoffError } from '../errors.js';
@@ -22,7 +22,7 @@ export interface PerformOptions {
 }
 
 export class Supervisor {
-  /** Handoff events (SPEC §9) as the supervisor sees them. */
+  /** Handoff events (docs/protocol.md §9) as the supervisor sees them. */
   readonly events = new HandoffEvents();
   readonly #options: ReturnType<typeof resolveSupervisorOptions>;
   #inProgress = false;
