@@ -1,20 +1,28 @@
-// runDaemon: both start-up paths of a handoff-able daemon in one call (docs/protocol.md). Cold
-// start: lock (breaking a stale one), open, bind the control socket, serve. Successor: handshake, wait for
-// Begin, lock, open (with heartbeats), announce Ready and take over the control socket, serve. Then it exits
-// 0 after a Commit, 1 when the data was taken by another instance, and 0 after a SIGTERM/SIGINT shutdown.
+// runDaemon: both start-up paths of a handoff-able daemon in one call (docs/protocol.md §5.3, §7). Cold
+// start: lock (breaking a stale one), prepare, open, bind the control socket, serve. Successor: prepare,
+// handshake, wait for Begin, lock, open (with heartbeats), announce Ready and take over the control socket,
+// serve. Then it exits 0 after a Commit, 1 when the data was taken by another instance, and 0 after a
+// SIGTERM/SIGINT shutdown.
 
 import type { Drainable, ReadinessSnapshot } from './drainable.js';
 import { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 import type { InheritedListeners, ListenerHandle } from './inherited-listeners.js';
 import { DataDirLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
-import { type BegunSuccessor, detectRole, type SuccessorOptions } from './successor.js';
+import { type BegunSuccessor, detectRole, type Role, type SuccessorOptions } from './successor.js';
 
-/** What the daemon's `start` is given once it holds the data-dir lock. */
-export interface DaemonContext {
+/**
+ * What the daemon's `prepare` is given. A successor's prepare holds no lock and no listener, and the old
+ * build still serves (and may be writing the data dir) while it runs; a cold start's holds the lock.
+ */
+export interface PrepareContext {
   readonly role: 'coldStart' | 'successor';
   readonly dataDir: string;
   readonly logger: Logger;
+}
+
+/** What the daemon's `start` is given once it holds the data-dir lock. */
+export interface DaemonContext extends PrepareContext {
   /**
    * The supervisor-held listener `name`, for `server.listen(handle)`: once per name; undefined when the
    * daemon was started without a supervisor (bind your own address then). After `start` returns, the
@@ -35,13 +43,38 @@ export interface DaemonApp {
   stop?(): Promise<void>;
 }
 
-export interface RunDaemonOptions {
+export interface RunDaemonOptions<Prepared = undefined> {
   readonly dataDir: string;
   readonly controlPath: string;
   /** Sent in Hello; free-form. Default: empty. */
   readonly buildId?: string | Uint8Array;
-  /** Opens the data and starts serving. Called with the data-dir lock held, exactly once per process. */
-  start(context: DaemonContext): Promise<DaemonApp>;
+  /**
+   * [optional] Warm-up that does not need the data: a successor runs it *before* its Hello, while the old
+   * build still serves, so that `start` (after Begin, when nobody accepts connections) has only to catch up.
+   * Its result is passed to `start`. Exactly once per process; on a cold start, with the lock held, just
+   * before `start`.
+   *
+   * May: read the data dir (open files read-only), build in-memory state from it, load code, config and
+   * caches, reach read-only dependencies. Must not: write, create, truncate, rename or delete anything in the
+   * data dir, or lock it (the old build owns it and may be appending this very moment: a write here is a
+   * second writer); listen on anything; treat what it read as final (the old build writes until it seals).
+   *
+   * Time: it counts against the supervisor's start budget (`start_timeout_secs`, default 60 s), not the
+   * handoff's deadline, and the old build serves meanwhile. A Rust beyond-handoff 0.1.2 supervisor waits
+   * only 5 s for the Hello: under it, a prepare must stay well within that (or do nothing). Memory: until
+   * the old build exits, the host holds its state and the prepared one.
+   *
+   * Failure: if it throws, the process exits 1 before its Hello, and the supervisor rolls back a handoff the
+   * old build never noticed (it never drained); if it hangs, the same after the start budget.
+   */
+  prepare?(context: PrepareContext): Promise<Prepared>;
+  /**
+   * Opens the data and starts serving. Called with the data-dir lock held, exactly once per process, with
+   * what `prepare` returned (undefined without one). It must check whatever it relies on from `prepare`
+   * before using it: on a successor, the old build may have written after prepare read, up to its seal.
+   * Keep it O(what changed since prepare): nobody accepts connections while a successor's `start` runs.
+   */
+  start(context: DaemonContext, prepared: Prepared): Promise<DaemonApp>;
   /** Timing and peer options for the control socket. */
   readonly incumbent?: Omit<IncumbentOptions, 'buildId' | 'logger'>;
   /** Timing options of the successor path. */
@@ -60,7 +93,9 @@ export interface RunDaemonOptions {
  * Runs a daemon through its whole life under a handoff supervisor (or alone: a cold start without inherited
  * listeners works too). Resolves with how serving ended when `exitProcess` is false; otherwise exits.
  */
-export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome> {
+export async function runDaemon<Prepared = undefined>(
+  options: RunDaemonOptions<Prepared>,
+): Promise<ServeOutcome> {
   const logger = options.logger ?? createLogger('handoff.daemon');
   const exit = options.exitProcess !== false;
   // A daemon's stderr may be a pipe to a supervisor that has died (kill -9): losing log lines is fine,
@@ -68,10 +103,11 @@ export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome
   process.stderr.on('error', ignoreStderrError);
   let incumbent: Incumbent;
   let app: DaemonApp;
+  const step: StartUpStep = { name: 'detectRole' };
   try {
-    ({ incumbent, app } = await startUp(options, logger));
+    ({ incumbent, app } = await startUp(options, logger, step));
   } catch (error) {
-    logger.error({ err: error }, 'daemon start-up failed');
+    logger.error({ err: error, step: step.name }, `daemon start-up failed in ${step.name}`);
     if (exit) process.exit(1);
     throw error;
   }
@@ -107,11 +143,22 @@ export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome
   return outcome;
 }
 
-async function startUp(
-  options: RunDaemonOptions,
+/** Where start-up is, for the log line of a failed one (a prepare failure reads differently from a start's). */
+interface StartUpStep {
+  name: 'detectRole' | 'lock' | 'prepare' | 'handshake' | 'waitForBegin' | 'start' | 'announce';
+}
+
+async function startUp<Prepared>(
+  options: RunDaemonOptions<Prepared>,
   logger: Logger,
+  step: StartUpStep,
 ): Promise<{ incumbent: Incumbent; app: DaemonApp }> {
   const role = detectRole(options.env ?? process.env, options.successor);
+  const prepare = async (kind: Role['kind']): Promise<Prepared> => {
+    step.name = 'prepare';
+    if (!options.prepare) return undefined as Prepared;
+    return options.prepare({ role: kind, dataDir: options.dataDir, logger });
+  };
   const incumbentOptions: IncumbentOptions = {
     ...options.incumbent,
     logger,
@@ -124,10 +171,15 @@ async function startUp(
     takeListener: (name) => (begun ? begun.takeListener(name) : role.listeners.take(name)),
   });
   if (role.kind === 'coldStart') {
+    step.name = 'lock';
     const lock = await DataDirLock.acquireOrBreakStale(options.dataDir, { logger });
     let app: DaemonApp | undefined;
     try {
-      app = withBacklogRestored(await options.start(context()), role.listeners, logger);
+      // With the lock held, so nothing can change between prepare and start: a cold start has no one to
+      // overlap with, and taking the lock first refuses a second instance before it spends time preparing.
+      const prepared = await prepare('coldStart');
+      step.name = 'start';
+      app = withBacklogRestored(await options.start(context(), prepared), role.listeners, logger);
       const incumbent = await Incumbent.bindColdStart(options.controlPath, lock, incumbentOptions);
       logger.info({ controlPath: options.controlPath }, 'serving (cold start)');
       return { incumbent, app };
@@ -136,15 +188,29 @@ async function startUp(
       throw error;
     }
   }
+  // Before the Hello: the supervisor has not asked the incumbent for anything yet, so a prepare that fails
+  // (or never ends) is a rollback the incumbent never notices (docs/protocol.md §5.1 step 11).
+  let prepared: Prepared;
+  try {
+    prepared = await prepare('successor');
+  } catch (error) {
+    role.successor.abandon();
+    throw error;
+  }
+  step.name = 'handshake';
   const handshook = await role.successor.handshake(options.buildId);
+  step.name = 'waitForBegin';
   const begun = await handshook.waitForBegin();
   let lock: DataDirLock | undefined;
   let app: DaemonApp | undefined;
   const heartbeats = begun.startHeartbeats();
   try {
     // The incumbent sealed and released the lock: it must be free now (docs/protocol.md).
+    step.name = 'lock';
     lock = await DataDirLock.acquire(options.dataDir, { logger });
-    app = withBacklogRestored(await options.start(context(begun)), role.listeners, logger);
+    step.name = 'start';
+    app = withBacklogRestored(await options.start(context(begun), prepared), role.listeners, logger);
+    step.name = 'announce';
     heartbeats.stop();
     const readiness = (await app.readiness?.()) ?? {
       listeningOn: [],

@@ -1,7 +1,13 @@
 // The public API of handoff. Re-exports only; internal modules never import from here (STYLE rule 2).
 
 export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
-export { type DaemonApp, type DaemonContext, type RunDaemonOptions, runDaemon } from './daemon.js';
+export {
+  type DaemonApp,
+  type DaemonContext,
+  type PrepareContext,
+  type RunDaemonOptions,
+  runDaemon,
+} from './daemon.js';
 export type {
   Drainable,
   DrainContext,

@@ -160,6 +160,14 @@ export class Successor extends Spendable {
     }
   }
 
+  /**
+   * Gives up before the handshake (a start-up that failed before its Hello): closes the control channel
+   * (the supervisor sees EOF and rolls back) and this process's copies of the listeners. Idempotent.
+   */
+  abandon(): void {
+    this.#abandon();
+  }
+
   #abandon(): void {
     this.#conn.destroy();
     this.#listeners.closeAll();

@@ -59,6 +59,7 @@ export function createKvApp(options: KvAppOptions): KvApp {
         pid: process.pid,
         buildId,
         ...store.stats,
+        opened: store.opened,
         uptimeMs,
         openConnections: drainer.openConnections,
       };
@@ -160,7 +161,7 @@ function fail(res: ServerResponse, error: unknown): void {
   // nothing was acknowledged.
   let status = 500;
   if (error instanceof StoreError) {
-    status = { WritesRefused: 503, TooLarge: 413, BadKey: 400, Corrupt: 500 }[error.code];
+    status = { WritesRefused: 503, TooLarge: 413, BadKey: 400, Corrupt: 500, TooManyKeys: 507 }[error.code];
     if (status === 503) res.setHeader('Retry-After', RETRY_AFTER_SECONDS);
   }
   sendJson(res, status, { error: error instanceof Error ? error.message : String(error) });

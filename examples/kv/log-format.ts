@@ -9,13 +9,14 @@ export const RECORD_HEADER_BYTES = 8;
 export const MAX_KEY_BYTES = 1024;
 /** The format's ceiling for a value; a store may accept less. */
 export const MAX_VALUE_BYTES = 1 << 20;
-const PUT_FIXED_BYTES = 1 + 8 + 2;
-const SEAL_BODY_BYTES = 1 + 8 + 32;
+/** A put body's bytes before the key: type, revision, key length. */
+export const PUT_FIXED_BYTES = 1 + 8 + 2;
+export const SEAL_BODY_BYTES = 1 + 8 + 32;
 export const SEAL_RECORD_BYTES = RECORD_HEADER_BYTES + SEAL_BODY_BYTES;
 export const MAX_RECORD_BYTES = RECORD_HEADER_BYTES + PUT_FIXED_BYTES + MAX_KEY_BYTES + MAX_VALUE_BYTES;
 
-const TYPE_PUT = 1;
-const TYPE_SEAL = 2;
+export const TYPE_PUT = 1;
+export const TYPE_SEAL = 2;
 
 /** A put: `key` set to `value` at `revision` (1, 2, 3… in file order). */
 export interface PutRecord {
@@ -48,18 +49,41 @@ export type Decoded =
 export const crc32: (data: Uint8Array, value?: number) => number =
   (zlib as Partial<typeof zlib>).crc32 ?? tableCrc32;
 
-let table: Uint32Array | undefined;
+/** The crc32 table (reflected polynomial 0xEDB88320), built once at load; never written after. */
+const TABLE = Uint32Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
 
 /** The same crc32 as zlib's, for Node versions that lack it. Exported for its test. */
 export function tableCrc32(data: Uint8Array, value = 0): number {
-  table ??= Uint32Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
+  return tableCrc32Range(data, 0, data.length, value);
+}
+
+function tableCrc32Range(data: Uint8Array, start: number, end: number, value: number): number {
   let crc = ~value >>> 0;
-  for (const byte of data) crc = table[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  for (let i = start; i < end; i += 1) crc = TABLE[(crc ^ data[i]!) & 0xff]! ^ (crc >>> 8);
   return ~crc >>> 0;
+}
+
+/**
+ * Below this many body bytes the table loop beats a call into zlib (≈ 90 ns a call on this project's
+ * machine, ≈ 2 ns a byte for the loop; measured on 59-byte and 1 KiB records).
+ */
+const TABLE_CRC_MAX_BODY_BYTES = 96;
+
+/**
+ * The checksum of the record in `buf[start, end)`: crc32 over its length field and its body (the 4 bytes
+ * between them hold the checksum itself). One pass per record: the length field's 4 bytes go through the
+ * table, the body through the table or zlib by size, so replay makes one zlib call per record at most and
+ * none for small ones (two calls per record cost 11 % of a replay).
+ */
+export function recordChecksum(buf: Uint8Array, start: number, end: number): number {
+  const afterLength = tableCrc32Range(buf, start, start + 4, 0);
+  const bodyAt = start + RECORD_HEADER_BYTES;
+  if (end - bodyAt <= TABLE_CRC_MAX_BODY_BYTES) return tableCrc32Range(buf, bodyAt, end, afterLength);
+  return crc32(buf.subarray(bodyAt, end), afterLength);
 }
 
 export function encodePut(revision: number, key: Buffer, value: Uint8Array): Buffer {
@@ -85,15 +109,14 @@ export function encodeSeal(revision: number, fingerprint: Uint8Array): Buffer {
 /** Fills in the header of a record whose body is already at offset 8. */
 function finishRecord(record: Buffer): Buffer {
   record.writeUInt32LE(record.length - RECORD_HEADER_BYTES, 0);
-  record.writeUInt32LE(checksum(record), 4);
+  record.writeUInt32LE(recordChecksum(record, 0, record.length), 4);
   return record;
 }
 
-function checksum(record: Buffer): number {
-  return crc32(record.subarray(RECORD_HEADER_BYTES), crc32(record.subarray(0, 4)));
-}
-
-/** Reads the record at `offset`. Never throws; the value and key it returns are copies. */
+/**
+ * Reads the record at `offset`. Never throws; the value and key it returns are copies. For tests and tools:
+ * replay (replay.ts) decodes inline, without an object per record.
+ */
 export function decodeRecord(buf: Buffer, offset: number): Decoded {
   if (buf.length - offset < RECORD_HEADER_BYTES) return { kind: 'incomplete' };
   const bodyLen = buf.readUInt32LE(offset);
@@ -103,7 +126,8 @@ export function decodeRecord(buf: Buffer, offset: number): Decoded {
   const size = RECORD_HEADER_BYTES + bodyLen;
   if (buf.length - offset < size) return { kind: 'incomplete' };
   const record = buf.subarray(offset, offset + size);
-  if (checksum(record) !== record.readUInt32LE(4)) return { kind: 'corrupt', reason: 'checksum mismatch' };
+  if (recordChecksum(record, 0, size) !== record.readUInt32LE(4))
+    return { kind: 'corrupt', reason: 'checksum mismatch' };
   const type = record.readUInt8(8);
   const revision = Number(record.readBigUInt64LE(9));
   if (type === TYPE_SEAL && bodyLen === SEAL_BODY_BYTES) {

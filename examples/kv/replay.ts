@@ -1,79 +1,112 @@
-// Replays a kv log (log-format.ts) into memory: checks every checksum, the revision sequence and every seal
-// footer's fingerprint, and finds where good records end — the store decides what to do with a torn tail.
+// Replays a kv log (log-format.ts) into memory: checks every record's checksum, the revision sequence and
+// every seal footer's fingerprint, and finds where good records end. A replay can go on from where an
+// earlier one stopped (prepare → open); the store decides what to do with a torn tail.
 
 import { createHash, type Hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { decodeRecord, MAGIC, MAX_RECORD_BYTES, MAX_TORN_TAIL_BYTES } from './log-format.js';
+import { KeyIndex } from './key-index.js';
+import {
+  MAGIC,
+  MAX_RECORD_BYTES,
+  MAX_TORN_TAIL_BYTES,
+  PUT_FIXED_BYTES,
+  RECORD_HEADER_BYTES,
+  recordChecksum,
+  SEAL_BODY_BYTES,
+  TYPE_PUT,
+  TYPE_SEAL,
+} from './log-format.js';
 import { StoreError } from './store-error.js';
 
-export interface Replayed {
-  readonly entries: Map<string, Buffer>;
+/** What replaying a log prefix built; `replayLog` extends it in place. */
+export interface LogState {
+  /** key → its latest put, pointing into the buffers the replay read (kept, never copied). */
+  readonly index: KeyIndex;
   /** The last put's revision (0 for none). */
-  readonly revision: number;
+  revision: number;
   /** The offset after the last good record (0 when not even the magic is whole). */
-  readonly goodBytes: number;
-  readonly fileBytes: number;
+  goodBytes: number;
   /** SHA-256 over bytes [0, goodBytes), ready to be continued. */
   readonly hash: Hash;
   /** The fingerprint in the last seal footer, if the last good record is one. */
-  readonly sealedFingerprint: Buffer | undefined;
-  /** Why the bytes after goodBytes are no record (undefined when the log ends cleanly). */
+  sealedFingerprint: Buffer | undefined;
+}
+
+/** What one `replayLog` call read. */
+export interface ReplayReport {
+  /** The file's size when the replay started (it reads no further, even if the file grows meanwhile). */
+  readonly fileBytes: number;
+  /** Records this call read, and how many of them were seal footers (each one checked). */
+  readonly records: number;
+  readonly seals: number;
+  /** Why the bytes after `goodBytes` are no record (undefined when the log ends cleanly). */
   readonly tailReason: string | undefined;
 }
 
-const CHUNK_BYTES = Math.max(1 << 20, MAX_RECORD_BYTES);
+/** `maxKeys`: the index's limit (KeyIndex; lower only in tests). */
+export function emptyLogState(maxKeys?: number): LogState {
+  return {
+    index: new KeyIndex(maxKeys),
+    revision: 0,
+    goodBytes: 0,
+    hash: createHash('sha256'),
+    sealedFingerprint: undefined,
+  };
+}
 
-/** Throws `Corrupt` for what no crash can explain: a foreign file, a broken sequence, bad bytes mid-log. */
-export async function replayLog(fh: FileHandle, path: string): Promise<Replayed> {
+/** Reads per call: whole records up to the largest, so a record straddles at most one boundary. */
+const CHUNK_BYTES = Math.max(1 << 20, MAX_RECORD_BYTES);
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Replays `fh` from `state.goodBytes` (the start, for a new state) up to the file's current size, into
+ * `state`. It only reads. Throws `Corrupt` for what no crash can explain (a foreign file, a broken
+ * sequence, a footer that does not match, bad bytes far from the end) and `TooManyKeys`.
+ */
+export async function replayLog(
+  fh: FileHandle,
+  path: string,
+  state: LogState = emptyLogState(),
+): Promise<ReplayReport> {
   const fileBytes = (await fh.stat()).size;
-  const entries = new Map<string, Buffer>();
-  const hash = createHash('sha256');
-  const head = await readAt(fh, 0, Math.min(fileBytes, MAGIC.length));
-  if (!MAGIC.subarray(0, head.length).equals(head)) {
-    throw new StoreError('Corrupt', `${path} is not a kv log (bad magic)`);
-  }
-  if (head.length < MAGIC.length) {
-    const tailReason = head.length === 0 ? undefined : 'partial magic';
-    return { entries, revision: 0, goodBytes: 0, fileBytes, hash, sealedFingerprint: undefined, tailReason };
-  }
-  hash.update(MAGIC);
-  let revision = 0;
-  let sealedFingerprint: Buffer | undefined;
-  let tailReason: string | undefined;
-  let buf = Buffer.alloc(0);
-  let bufAt = MAGIC.length; // file offset of buf[0]
-  let pos = MAGIC.length;
-  for (;;) {
-    const decoded = decodeRecord(buf, pos - bufAt);
-    if (decoded.kind === 'incomplete' && bufAt + buf.length < fileBytes) {
-      const next = bufAt + buf.length;
-      const more = await readAt(fh, next, Math.min(CHUNK_BYTES, fileBytes - next));
-      buf = Buffer.concat([buf.subarray(pos - bufAt), more]);
-      bufAt = pos;
-      continue;
+  let pos = state.goodBytes;
+  if (pos === 0) {
+    const head = await readAt(fh, 0, Math.min(fileBytes, MAGIC.length));
+    if (!MAGIC.subarray(0, head.length).equals(head)) {
+      throw new StoreError('Corrupt', `${path} is not a kv log (bad magic)`);
     }
-    if (decoded.kind !== 'record') {
-      if (pos < fileBytes) tailReason = decoded.kind === 'corrupt' ? decoded.reason : 'incomplete record';
-      break;
+    if (head.length < MAGIC.length) {
+      const tailReason = head.length === 0 ? undefined : 'partial magic';
+      return { fileBytes, records: 0, seals: 0, tailReason };
     }
-    const { record, size } = decoded;
-    const where = `${path} at offset ${pos}`;
-    if (record.type === 'put') {
-      if (record.revision !== revision + 1) {
-        throw new StoreError('Corrupt', `${where}: revision ${record.revision} follows ${revision}`);
-      }
-      revision = record.revision;
-      entries.set(record.key, record.value);
-      sealedFingerprint = undefined;
-    } else {
-      if (record.revision !== revision || !hash.copy().digest().equals(record.fingerprint)) {
-        throw new StoreError('Corrupt', `${where}: seal footer does not match the log before it`);
-      }
-      sealedFingerprint = record.fingerprint;
-    }
-    hash.update(buf.subarray(pos - bufAt, pos - bufAt + size));
-    pos += size;
+    state.hash.update(MAGIC);
+    pos = MAGIC.length;
+    state.goodBytes = pos;
   }
+  let records = 0;
+  let seals = 0;
+  let stop: string | undefined;
+  let buf = EMPTY;
+  let bufAt = pos; // file offset of buf[0]
+  while (pos < fileBytes) {
+    // Keep the unread part of the old buffer and read on after it, into a new buffer: the values of the
+    // records already read are views into the old one.
+    const keep = bufAt + buf.length - pos;
+    const want = Math.min(CHUNK_BYTES, fileBytes - (bufAt + buf.length));
+    if (want === 0) break; // an incomplete record at the end of the file
+    const next = Buffer.allocUnsafe(keep + want);
+    buf.copy(next, 0, pos - bufAt);
+    const got = await readInto(fh, next, keep, bufAt + buf.length);
+    buf = got === want ? next : next.subarray(0, keep + got);
+    bufAt = pos;
+    const scanned = scan(state, buf, bufAt, path);
+    records += scanned.records;
+    seals += scanned.seals;
+    pos = state.goodBytes;
+    stop = scanned.stop;
+    if (stop !== undefined || got < want) break;
+  }
+  const tailReason = pos < fileBytes ? (stop ?? 'incomplete record') : undefined;
   // Acknowledged records were fsynced whole, and only the batch being written can be torn: bad bytes
   // further from the end than one batch are damage to acknowledged data, never to be truncated away.
   if (tailReason !== undefined && fileBytes - pos > MAX_TORN_TAIL_BYTES) {
@@ -82,16 +115,109 @@ export async function replayLog(fh: FileHandle, path: string): Promise<Replayed>
       `${path} at offset ${pos}: ${tailReason}, with ${fileBytes - pos} bytes after it (more than a torn write leaves)`,
     );
   }
-  return { entries, revision, goodBytes: pos, fileBytes, hash, sealedFingerprint, tailReason };
+  return { fileBytes, records, seals, tailReason };
+}
+
+interface Scanned {
+  readonly records: number;
+  readonly seals: number;
+  /** Why scanning stopped before the buffer's end on bad bytes; undefined at an incomplete record. */
+  readonly stop: string | undefined;
+}
+
+/**
+ * The hot loop: decodes every whole record in `buf` (at file offset `bufAt`, starting at
+ * `state.goodBytes`) straight into `state`, with no object, string or copy per record (the index points
+ * into `buf`, which it keeps), one checksum pass per record, and the hash fed once per buffer (and at each
+ * seal footer, which must compare against the hash of everything before it).
+ */
+function scan(state: LogState, buf: Buffer, bufAt: number, path: string): Scanned {
+  const { index, hash } = state;
+  const chunk = index.addChunk(buf);
+  let revision = state.revision;
+  let sealed = state.sealedFingerprint;
+  let p = state.goodBytes - bufAt;
+  let hashedTo = p;
+  let records = 0;
+  let seals = 0;
+  let stop: string | undefined;
+  const end = buf.length;
+  for (;;) {
+    if (end - p < RECORD_HEADER_BYTES) break;
+    const bodyLen = buf.readUInt32LE(p);
+    if (bodyLen < PUT_FIXED_BYTES || bodyLen > MAX_RECORD_BYTES - RECORD_HEADER_BYTES) {
+      stop = `record length ${bodyLen} out of range`;
+      break;
+    }
+    const size = RECORD_HEADER_BYTES + bodyLen;
+    if (end - p < size) break;
+    if (recordChecksum(buf, p, p + size) !== buf.readUInt32LE(p + 4)) {
+      stop = 'checksum mismatch';
+      break;
+    }
+    const type = buf[p + 8];
+    // A u64 as two u32 halves: no BigInt per record. A revision past 2^53 fails the sequence check.
+    const recordRevision = buf.readUInt32LE(p + 13) * 2 ** 32 + buf.readUInt32LE(p + 9);
+    if (type === TYPE_PUT) {
+      const keyLen = buf.readUInt16LE(p + 17);
+      if (keyLen > bodyLen - PUT_FIXED_BYTES) {
+        stop = `key length ${keyLen} too large`;
+        break;
+      }
+      if (recordRevision !== revision + 1) {
+        throw new StoreError(
+          'Corrupt',
+          `${path} at offset ${bufAt + p}: revision ${recordRevision} follows ${revision}`,
+        );
+      }
+      if (!index.setRecord(chunk, p)) throw tooManyKeys(path, index.maxKeys);
+      revision = recordRevision;
+      sealed = undefined;
+    } else if (type === TYPE_SEAL && bodyLen === SEAL_BODY_BYTES) {
+      hash.update(buf.subarray(hashedTo, p));
+      hashedTo = p;
+      const fingerprint = buf.subarray(p + 17, p + size);
+      if (recordRevision !== revision || !hash.copy().digest().equals(fingerprint)) {
+        throw new StoreError(
+          'Corrupt',
+          `${path} at offset ${bufAt + p}: seal footer does not match the log before it`,
+        );
+      }
+      sealed = fingerprint;
+      seals += 1;
+    } else {
+      stop = `unknown record type ${type} (length ${bodyLen})`;
+      break;
+    }
+    records += 1;
+    p += size;
+  }
+  hash.update(buf.subarray(hashedTo, p));
+  state.revision = revision;
+  state.sealedFingerprint = sealed;
+  state.goodBytes = bufAt + p;
+  return { records, seals, stop };
+}
+
+export function tooManyKeys(path: string, maxKeys: number): StoreError {
+  return new StoreError(
+    'TooManyKeys',
+    `${path} would hold more than ${maxKeys} distinct keys, the most this kv's index holds`,
+  );
+}
+
+/** Reads up to `out.length - offset` bytes at `position` into `out`; fewer only at the end of the file. */
+async function readInto(fh: FileHandle, out: Buffer, offset: number, position: number): Promise<number> {
+  let done = 0;
+  while (offset + done < out.length) {
+    const { bytesRead } = await fh.read(out, offset + done, out.length - offset - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return done;
 }
 
 async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
   const out = Buffer.allocUnsafe(length);
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await fh.read(out, done, length - done, position + done);
-    if (bytesRead === 0) return out.subarray(0, done);
-    done += bytesRead;
-  }
-  return out;
+  return out.subarray(0, await readInto(fh, out, 0, position));
 }

@@ -7,6 +7,7 @@ import { constants, type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SealReport } from '../../src/drainable.js';
 import { HandoffError, ioError } from '../../src/errors.js';
+import { KeyIndex } from './key-index.js';
 import {
   encodePut,
   encodeSeal,
@@ -15,10 +16,11 @@ import {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
 } from './log-format.js';
-import { replayLog } from './replay.js';
+import { LOG_FILE, type PreparedLog, prefixUnproven } from './prepared-log.js';
+import { emptyLogState, type LogState, type ReplayReport, replayLog, tooManyKeys } from './replay.js';
 import { StoreError } from './store-error.js';
 
-export const LOG_FILE = 'kv.log';
+export { LOG_FILE, PreparedLog } from './prepared-log.js';
 
 export interface StoreOptions {
   /** Largest value `put` accepts, in bytes; at most 1 MiB (the format's limit). Default: 1 MiB. */
@@ -28,6 +30,19 @@ export interface StoreOptions {
    * that knows the log was sealed may pass false to refuse any tail instead. Default: true.
    */
   readonly repairTornTail?: boolean;
+  /**
+   * A prefix `PreparedLog.prepare` replayed earlier: open replays only what follows it, after checking
+   * that it is still the log's prefix (`prefixTrusted` skips that check); when it is not, open replays the
+   * whole log. Default: none (replay the whole log).
+   */
+  readonly prepared?: PreparedLog;
+  /**
+   * The caller held the data-dir lock from `prepare` to `open`, so nobody can have written in between (a
+   * cold start). Default: false.
+   */
+  readonly prefixTrusted?: boolean;
+  /** The most distinct keys the index holds (`TooManyKeys` past it). Default: MAX_KEYS (2^29); for tests. */
+  readonly maxKeys?: number;
 }
 
 /** What opening found. */
@@ -36,6 +51,13 @@ export interface OpenReport {
   readonly truncatedBytes: number;
   /** The log ended with a seal footer (the previous owner sealed it and wrote nothing after). */
   readonly wasSealed: boolean;
+  /** Bytes of log replayed by prepare and taken over (0 without one, or when it could not be used). */
+  readonly preparedBytes: number;
+  /** Bytes and records open itself replayed: the tail after the prepared prefix, or the whole log. */
+  readonly replayedBytes: number;
+  readonly replayedRecords: number;
+  /** Why a prepared prefix was not used, when one was given and open replayed the whole log instead. */
+  readonly preparedUnused?: string;
 }
 
 export interface StoreStats {
@@ -52,8 +74,6 @@ export type StoreState = 'open' | 'draining' | 'sealed' | 'failed';
 
 interface PendingPut {
   readonly record: Buffer;
-  readonly key: string;
-  readonly value: Buffer;
   readonly revision: number;
   readonly resolve: (revision: number) => void;
   readonly reject: (error: Error) => void;
@@ -63,11 +83,17 @@ export class Store {
   readonly path: string;
   readonly maxValueBytes: number;
   readonly #dataDir: string;
-  #opened: OpenReport = { truncatedBytes: 0, wasSealed: false };
+  #opened: OpenReport = {
+    truncatedBytes: 0,
+    wasSealed: false,
+    preparedBytes: 0,
+    replayedBytes: 0,
+    replayedRecords: 0,
+  };
   #fh: FileHandle | undefined;
   #state: StoreState = 'open';
   #failure: Error | undefined;
-  #entries = new Map<string, Buffer>();
+  #index: KeyIndex;
   /** Last durable revision, and the last one handed out (ahead by the puts not yet fsynced). */
   #revision = 0;
   #assigned = 0;
@@ -77,21 +103,25 @@ export class Store {
   /** Set while the log's last record is a seal footer: its fingerprint. */
   #sealedFingerprint: Buffer | undefined;
   #queue: PendingPut[] = [];
+  /** Puts accepted and not yet in #index (queued or being written). */
+  #unindexed = 0;
   #flushing: Promise<void> | undefined;
   #fsyncs = 0;
   /** seal and reopen run one at a time, in call order. */
   #serial: Promise<unknown> = Promise.resolve();
 
-  private constructor(dataDir: string, maxValueBytes: number, fh: FileHandle) {
+  private constructor(dataDir: string, maxValueBytes: number, fh: FileHandle, maxKeys?: number) {
     this.#dataDir = dataDir;
+    this.#index = new KeyIndex(maxKeys);
     this.path = join(dataDir, LOG_FILE);
     this.maxValueBytes = maxValueBytes;
     this.#fh = fh;
   }
 
   /**
-   * Opens (creating if needed) the log in `dataDir` and replays it, for a cold start and for a successor
-   * alike. Throws `StoreError('Corrupt')` for damage no crash explains, `Io` for I/O failures.
+   * Opens (creating if needed) the log in `dataDir` and replays it (only the part after `prepared`, when
+   * given and still valid), for a cold start and for a successor alike. Throws `StoreError('Corrupt')` for
+   * damage no crash explains, `TooManyKeys` past the index's limit, `Io` for I/O failures.
    */
   static async open(dataDir: string, options: StoreOptions = {}): Promise<Store> {
     const maxValueBytes = options.maxValueBytes ?? MAX_VALUE_BYTES;
@@ -108,8 +138,8 @@ export class Store {
       throw ioError(`cannot open ${path}`, error, { path });
     }
     try {
-      const store = new Store(dataDir, maxValueBytes, fh);
-      store.#opened = await store.#load(fh, options.repairTornTail ?? true);
+      const store = new Store(dataDir, maxValueBytes, fh, options.maxKeys);
+      store.#opened = await store.#load(fh, options.repairTornTail ?? true, options);
       return store;
     } catch (error) {
       await fh.close().catch(() => {});
@@ -124,7 +154,7 @@ export class Store {
 
   /** The value of `key` as of the last durable put (never a value not yet fsynced). */
   get(key: string): Buffer | undefined {
-    return this.#entries.get(key);
+    return this.#index.get(key);
   }
 
   /** The last durable revision. */
@@ -137,7 +167,7 @@ export class Store {
   }
 
   get stats(): StoreStats {
-    const { size: keys } = this.#entries;
+    const { size: keys } = this.#index;
     return { revision: this.#revision, keys, bytes: this.#size, fsyncs: this.#fsyncs, state: this.#state };
   }
 
@@ -156,11 +186,17 @@ export class Store {
       const message = `value of ${value.length} bytes exceeds ${this.maxValueBytes}`;
       return Promise.reject(new StoreError('TooLarge', message));
     }
+    // Counted before the put is indexed (its batch may still be in the air), so the Map never outgrows V8.
+    const index = this.#index;
+    if (index.size + this.#unindexed >= index.maxKeys && !index.has(key)) {
+      return Promise.reject(tooManyKeys(this.path, index.maxKeys));
+    }
     this.#assigned += 1;
+    this.#unindexed += 1;
     const revision = this.#assigned;
     const record = encodePut(revision, keyBytes, value);
     return new Promise((resolve, reject) => {
-      this.#queue.push({ record, key, value: Buffer.from(value), revision, resolve, reject });
+      this.#queue.push({ record, revision, resolve, reject });
       this.#flushing ??= this.#flush();
     });
   }
@@ -240,27 +276,34 @@ export class Store {
     this.#state = 'open';
   }
 
-  /** Replays the log into this store; cuts a torn tail if `repair`, and writes the magic to a new log. */
-  async #load(fh: FileHandle, repair: boolean): Promise<OpenReport> {
-    const replayed = await replayLog(fh, this.path);
+  /**
+   * Replays the log into this store (on from `prepared`'s prefix when it is still valid); cuts a torn tail
+   * if `repair`, and writes the magic to a new log.
+   */
+  async #load(
+    fh: FileHandle,
+    repair: boolean,
+    options: Pick<StoreOptions, 'prepared' | 'prefixTrusted'> = {},
+  ): Promise<OpenReport> {
+    const { state, replayed, preparedBytes, preparedUnused } = await this.#replay(fh, options);
     let truncatedBytes = 0;
     if (replayed.tailReason !== undefined) {
       if (!repair) {
-        const at = `offset ${replayed.goodBytes}`;
+        const at = `offset ${state.goodBytes}`;
         throw new StoreError('Corrupt', `${this.path} has a torn tail at ${at} (${replayed.tailReason})`);
       }
-      truncatedBytes = replayed.fileBytes - replayed.goodBytes;
+      truncatedBytes = replayed.fileBytes - state.goodBytes;
       await this.#io('truncate', async () => {
-        await fh.truncate(replayed.goodBytes);
+        await fh.truncate(state.goodBytes);
         await fh.datasync();
       });
     }
-    this.#entries = replayed.entries;
-    this.#revision = replayed.revision;
-    this.#assigned = replayed.revision;
-    this.#size = replayed.goodBytes;
-    this.#hash = replayed.hash;
-    this.#sealedFingerprint = replayed.sealedFingerprint;
+    this.#index = state.index;
+    this.#revision = state.revision;
+    this.#assigned = state.revision;
+    this.#size = state.goodBytes;
+    this.#hash = state.hash;
+    this.#sealedFingerprint = state.sealedFingerprint;
     if (this.#size === 0) {
       await this.#append(fh, MAGIC);
       // A new file's directory entry is durable only once the directory itself is fsynced.
@@ -269,7 +312,55 @@ export class Store {
         await dir.sync().finally(() => dir.close());
       });
     }
-    return { truncatedBytes, wasSealed: replayed.sealedFingerprint !== undefined };
+    return {
+      truncatedBytes,
+      wasSealed: state.sealedFingerprint !== undefined,
+      preparedBytes,
+      replayedBytes: state.goodBytes - preparedBytes,
+      replayedRecords: replayed.records,
+      ...(preparedUnused !== undefined && { preparedUnused }),
+    };
+  }
+
+  /**
+   * The replay itself: the tail after a prepared prefix when the prefix is proven unchanged (or trusted),
+   * otherwise the whole log. A prefix that turns out stale costs a full replay, never a wrong index.
+   */
+  async #replay(
+    fh: FileHandle,
+    { prepared, prefixTrusted = false }: Pick<StoreOptions, 'prepared' | 'prefixTrusted'>,
+  ): Promise<{ state: LogState; replayed: ReplayReport; preparedBytes: number; preparedUnused?: string }> {
+    let preparedUnused: string | undefined;
+    if (prepared) {
+      const taken = prepared.take(this.path, await this.#stat(fh));
+      if (typeof taken === 'string') {
+        preparedUnused = taken;
+      } else {
+        const preparedBytes = taken.goodBytes;
+        try {
+          const replayed = await replayLog(fh, this.path, taken);
+          const unproven = prefixTrusted ? undefined : await prefixUnproven(fh, taken, replayed.seals);
+          if (unproven === undefined) return { state: taken, replayed, preparedBytes };
+          preparedUnused = unproven;
+        } catch (error) {
+          // A footer in the tail that does not match the prepared prefix says the prefix changed, not
+          // that the log is damaged: the full replay below tells which.
+          if (!(error instanceof StoreError && error.code === 'Corrupt')) throw error;
+          preparedUnused = `the tail does not continue the prepared prefix (${error.message})`;
+        }
+      }
+    }
+    const state = emptyLogState(this.#index.maxKeys);
+    const replayed = await replayLog(fh, this.path, state);
+    return { state, replayed, preparedBytes: 0, ...(preparedUnused !== undefined && { preparedUnused }) };
+  }
+
+  async #stat(fh: FileHandle) {
+    try {
+      return await fh.stat();
+    } catch (error) {
+      throw ioError(`cannot stat ${this.path}`, error, { path: this.path });
+    }
   }
 
   /** The group-commit loop: one write + one fdatasync per batch; runs while puts are queued. */
@@ -292,11 +383,18 @@ export class Store {
           await this.#append(fh, data);
         } catch (error) {
           for (const put of [...batch, ...this.#queue.splice(0)]) put.reject(error as Error);
+          this.#unindexed = 0;
           return;
         }
         this.#sealedFingerprint = undefined;
+        this.#unindexed -= batch.length;
+        // The batch's bytes are the log's bytes: the index points into them, as into what replay read.
+        const chunk = this.#index.addChunk(data);
+        let at = 0;
         for (const put of batch) {
-          this.#entries.set(put.key, put.value);
+          // Cannot refuse: put counted this key against maxKeys before it was queued.
+          this.#index.setRecord(chunk, at);
+          at += put.record.length;
           this.#revision = put.revision;
           put.resolve(put.revision);
         }

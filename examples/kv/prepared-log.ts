@@ -1,0 +1,113 @@
+// The kv store's warm start: `PreparedLog.prepare` replays the log read-only while another instance may
+// still be appending to it (a successor's prepare, before its Hello), and `Store.open` later goes on from
+// where it stopped, checking first that the prefix it read is still the log's prefix.
+
+import type { Stats } from 'node:fs';
+import { constants, type FileHandle, open } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ioError } from '../../src/errors.js';
+import { decodeRecord, SEAL_RECORD_BYTES } from './log-format.js';
+import { emptyLogState, type LogState, replayLog } from './replay.js';
+
+export const LOG_FILE = 'kv.log';
+
+/**
+ * A log prefix replayed without the data-dir lock: every whole record the file held when prepare read
+ * it (a batch the writer was still writing ends it, whole or not). It belongs to one `Store.open`, which
+ * takes it over; memory: a second copy of the index until the old instance exits.
+ */
+export class PreparedLog {
+  readonly path: string;
+  /** The log's length that prepare replayed (0 when there was no log yet). */
+  readonly bytes: number;
+  /** Keys and the last revision in the prefix. */
+  readonly keys: number;
+  readonly revision: number;
+  /** How long prepare took, in ms. */
+  readonly ms: number;
+  readonly #identity: string | undefined;
+  #state: LogState | undefined;
+
+  private constructor(path: string, state: LogState | undefined, identity: string | undefined, ms: number) {
+    this.path = path;
+    this.#state = state;
+    this.#identity = identity;
+    this.bytes = state?.goodBytes ?? 0;
+    this.keys = state?.index.size ?? 0;
+    this.revision = state?.revision ?? 0;
+    this.ms = ms;
+  }
+
+  /**
+   * Replays `<dataDir>/kv.log` read-only: opens it O_RDONLY, creates and truncates nothing, and stops
+   * quietly at the first bytes that are no whole record (the incumbent may be appending right there).
+   * A missing log is an empty prefix. Throws `Corrupt` for damage inside the prefix, `TooManyKeys`, `Io`.
+   */
+  static async prepare(dataDir: string, options: { readonly maxKeys?: number } = {}): Promise<PreparedLog> {
+    const startedMs = performance.now();
+    const path = join(dataDir, LOG_FILE);
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+        return new PreparedLog(path, undefined, undefined, performance.now() - startedMs);
+      }
+      throw ioError(`cannot open ${path} to prepare`, error, { path });
+    }
+    try {
+      const identity = fileIdentity(await fh.stat());
+      const state = emptyLogState(options.maxKeys);
+      await replayLog(fh, path, state);
+      return new PreparedLog(path, state, identity, performance.now() - startedMs);
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /**
+   * Hands the prefix's state to the store opening `path` as `fh` (once): the state, or why it cannot be
+   * used — another file (replaced, recreated) or one shorter than the prefix (truncated).
+   */
+  take(path: string, stat: Stats): LogState | string {
+    const state = this.#state;
+    this.#state = undefined;
+    if (state === undefined) return this.bytes === 0 ? 'prepare found no log' : 'already used';
+    if (path !== this.path) return `prepared ${this.path}, not ${path}`;
+    if (fileIdentity(stat) !== this.#identity) return 'the log is another file than the one prepared';
+    if (stat.size < state.goodBytes) return `the log shrank below the prepared ${state.goodBytes} bytes`;
+    return state;
+  }
+}
+
+/**
+ * Is the prefix a store went on from still the log's prefix? Every seal footer holds the SHA-256 of all
+ * bytes before it, as the instance that wrote it saw them; the state's hash covers the prefix as prepare
+ * read it plus the tail as open read it. So a footer in the tail that matched (replay checks each one)
+ * proves the prefix unchanged without reading it again: O(tail), not O(log). With no footer in the tail,
+ * the prefix must end with one (the writer sealed before prepare and wrote nothing after), still there.
+ * Undefined when proven; otherwise why not.
+ */
+export async function prefixUnproven(
+  fh: FileHandle,
+  state: LogState,
+  tailSeals: number,
+): Promise<string | undefined> {
+  if (tailSeals > 0) return undefined;
+  const fingerprint = state.sealedFingerprint;
+  if (fingerprint === undefined) return 'the log does not end with a seal footer';
+  const at = state.goodBytes - SEAL_RECORD_BYTES;
+  const footer = Buffer.alloc(SEAL_RECORD_BYTES);
+  const { bytesRead } = await fh.read(footer, 0, SEAL_RECORD_BYTES, at);
+  const decoded = decodeRecord(footer.subarray(0, bytesRead), 0);
+  const same =
+    decoded.kind === 'record' &&
+    decoded.record.type === 'seal' &&
+    decoded.record.revision === state.revision &&
+    decoded.record.fingerprint.equals(fingerprint);
+  return same ? undefined : 'the seal footer that ended the prefix is gone';
+}
+
+function fileIdentity(stat: Stats): string {
+  return `${stat.dev}:${stat.ino}`;
+}
