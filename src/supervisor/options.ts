@@ -32,7 +32,12 @@ export interface SupervisorOptions {
 }
 
 export interface HandoffSpec extends InstanceSpec {
-  /** Overall budget, start → Ready. Default: 60 000 ms. */
+  /**
+   * Overall budget from PrepareHandoff to Ready: how long the old build may stay drained, sealed and
+   * waiting. [beyond] It starts when the old build is asked to drain, not when the handoff starts (the
+   * Rust crate's rule): the new build's start-up before its Hello has its own budget, startTimeoutMs.
+   * Default: 60 000 ms.
+   */
   readonly deadlineMs?: number;
   /** The drain budget. Default: 25 000 ms. */
   readonly drainGraceMs?: number;
