@@ -71,10 +71,13 @@ export class HandoffFixture {
     };
   }
 
-  /** Starts the fixture daemon as a cold-start incumbent on the listener and waits until it serves. */
-  async startIncumbent(extraEnv: Record<string, string> = {}): Promise<Child> {
+  /**
+   * Starts the fixture daemon (or `script`, another fixture that marks `serving`) as a cold-start
+   * incumbent on the listener and waits until it serves.
+   */
+  async startIncumbent(extraEnv: Record<string, string> = {}, script = DAEMON): Promise<Child> {
     const env = { ...process.env, ...this.daemonEnv(extraEnv), LISTEN_FDS: '1', LISTEN_FDNAMES: 'http' };
-    const child = spawnChild(this.#t, process.execPath, ['--import', 'tsx', DAEMON], {
+    const child = spawnChild(this.#t, process.execPath, ['--import', 'tsx', script], {
       env,
       extraFds: [this.listener.fd],
     });
@@ -109,11 +112,22 @@ export class HandoffFixture {
     await killProcessesWithEnv(`HANDOFF_MARKER_DIR=${this.markerDir}`);
   }
 
-  /** The pids that wrote marker `name`, one per event, in order. */
+  /** The pids that wrote marker `name`, one per event, in order (a line is `<pid>` or `<pid> <Unix ms>`). */
   markerPids(name: string): number[] {
+    return this.markerLines(name).map(([pid]) => pid);
+  }
+
+  /** Marker `name` as [pid, Unix ms] per event (ms is NaN for a fixture that writes no time). */
+  markerLines(name: string): Array<[number, number]> {
     const path = join(this.markerDir, name);
     if (!existsSync(path)) return [];
-    return readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number);
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [pid, ms] = line.split(' ');
+        return [Number(pid), Number(ms)];
+      });
   }
 
   /** The inode of the data dir's lock file, or undefined before anyone created it. */
