@@ -3,7 +3,8 @@
 // and waits until the daemon answers on its control socket. Also what the kernel says about the listener.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -15,12 +16,36 @@ import { waitFor } from './wait-for.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 export const KV = fileURLToPath(new URL('../../examples/kv/daemon.ts', import.meta.url));
+export const FIXTURE_DAEMON = fileURLToPath(new URL('../process/fixtures/daemon.ts', import.meta.url));
 
 export interface SupervisedOptions {
-  /** The daemon's command line after `node --import tsx`; `{data}` and `{control}` are replaced. */
+  /**
+   * The daemon's command line after `node --import tsx`. In it and in `env`, `{data}`, `{control}`, `{dir}`
+   * and `{markers}` are replaced by the data dir, control socket, temp dir and marker dir.
+   */
   readonly daemonArgs: readonly string[];
+  /** The daemon's extra environment (the config's `env`). */
+  readonly env?: Readonly<Record<string, string>>;
   /** More TOML lines for the config (top-level keys, before the tables). */
   readonly extraToml?: readonly string[];
+  /** The daemon's data dir. Default: `<dir>/data`. */
+  readonly dataDir?: string;
+  /** Wait until the daemon answers (default), or return once the supervisor process exists. */
+  readonly waitForDaemon?: boolean;
+}
+
+/** The fixture daemon (test/process/fixtures/daemon.ts) with its paths and fast timing, plus `extra` knobs. */
+export function fixtureDaemon(extra: Readonly<Record<string, string>> = {}): SupervisedOptions {
+  return {
+    daemonArgs: [FIXTURE_DAEMON],
+    env: {
+      HANDOFF_DATA_DIR: '{data}',
+      HANDOFF_CONTROL_SOCKET: '{control}',
+      HANDOFF_MARKER_DIR: '{markers}',
+      HANDOFF_TIMING: 'fast',
+      ...extra,
+    },
+  };
 }
 
 export interface Supervised {
@@ -28,26 +53,44 @@ export interface Supervised {
   readonly data: string;
   readonly control: string;
   readonly trigger: string;
+  readonly markers: string;
   readonly config: string;
   readonly supervisor: Child;
-  /** The port of the supervisor-held listener `http` on 127.0.0.1. */
+  /** The port of the supervisor-held listener `http` on 127.0.0.1 (0 when not waited for). */
   readonly port: number;
   /** The serving daemon's pid, from `status`. */
   daemonPid(): Promise<number | undefined>;
+  /** `status` from the trigger socket, or undefined while there is no trigger socket. */
+  status(): Promise<SupervisorStatus | undefined>;
+}
+
+/** The parts of `handoff status --json` the tests read. */
+export interface SupervisorStatus {
+  daemon?: { pid: number; buildId?: string; binary: string; args: string[]; controlSocketAnswers?: boolean };
+  handoffs: { committed: number; rolledBack: number; failed: number; inProgress: boolean };
+  restarts: number;
+  restartsGaveUp?: { restarts: number; lastExit: string; lastWords?: string };
+  listeners: Array<{ name: string; addr: string }>;
+  lastReport?: { status: string; reason?: string };
 }
 
 /** Starts `node --import tsx <daemonArgs>` under `handoff run` with one listener `http` on 127.0.0.1:0. */
 export async function startSupervised(t: TestContext, options: SupervisedOptions): Promise<Supervised> {
   const dir = tempDir(t, 'handoff-sup-');
-  const data = join(dir, 'data');
+  const data = options.dataDir ?? join(dir, 'data');
   const control = join(dir, 'control.sock');
   const trigger = join(dir, 'trigger.sock');
   const config = join(dir, 'handoff.toml');
-  const args = [
-    '--import',
-    'tsx',
-    ...options.daemonArgs.map((a) => a.replaceAll('{data}', data).replaceAll('{control}', control)),
-  ];
+  const markers = join(dir, 'markers');
+  mkdirSync(markers);
+  const fill = (text: string) =>
+    text
+      .replaceAll('{data}', data)
+      .replaceAll('{control}', control)
+      .replaceAll('{markers}', markers)
+      .replaceAll('{dir}', dir);
+  const args = ['--import', 'tsx', ...options.daemonArgs.map(fill)];
+  const env = Object.entries(options.env ?? {}).map(([k, v]) => `${k} = ${JSON.stringify(fill(v))}`);
   writeFileSync(
     config,
     [
@@ -62,6 +105,7 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
       'addr = "127.0.0.1:0"',
       '[env]',
       `HANDOFF_SUPERVISED_TEST = "${dir}"`,
+      ...env,
     ].join('\n'),
   );
   const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
@@ -70,33 +114,46 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
   // After hooks run in order: the supervisor is killed first, then the daemons left in their own groups.
   sweepAfter(t, `HANDOFF_SUPERVISED_TEST=${dir}`);
   const status = async () =>
-    existsSync(trigger)
-      ? ((await sendTrigger(trigger, 'status')).status as {
-          daemon?: { pid: number; controlSocketAnswers: boolean };
-          listeners: Array<{ addr: string }>;
-        })
-      : undefined;
-  const port = await waitFor(
-    async () => {
-      const s = await status();
-      return s?.daemon?.controlSocketAnswers ? Number(s.listeners[0]!.addr.split(':').at(-1)) : undefined;
-    },
-    {
-      what: 'the daemon to serve under handoff run',
-      timeoutMs: 20_000,
-      diagnostics: () => supervisor.tail(),
-    },
-  );
+    existsSync(trigger) ? ((await sendTrigger(trigger, 'status')).status as SupervisorStatus) : undefined;
+  const port =
+    options.waitForDaemon === false
+      ? 0
+      : await waitFor(
+          async () => {
+            const s = await status();
+            return s?.daemon?.controlSocketAnswers
+              ? Number(s.listeners[0]!.addr.split(':').at(-1))
+              : undefined;
+          },
+          {
+            what: 'the daemon to serve under handoff run',
+            timeoutMs: 20_000,
+            diagnostics: () => supervisor.tail(),
+          },
+        );
   return {
     dir,
     data,
     control,
     trigger,
+    markers,
     config,
     supervisor,
     port,
     daemonPid: async () => (await status())?.daemon?.pid,
+    status,
   };
+}
+
+/** Runs `handoff <args>` (the CLI under tsx) as a child of the test. */
+export function runCli(t: TestContext, args: readonly string[], cwd: string = REPO_ROOT): Child {
+  return spawnChild(t, process.execPath, ['--import', 'tsx', CLI, ...args], { cwd });
+}
+
+/** The pids in marker file `name` of `markers` (one line per event), in order. */
+export function markerPids(markers: string, name: string): number[] {
+  const path = join(markers, name);
+  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number) : [];
 }
 
 /** The accept-queue limit of the TCP listener on 127.0.0.1:`port`, as `ss` reports it (Send-Q). */
@@ -115,4 +172,24 @@ export function listenOverflows(): number {
   if (!header || !values) throw new Error('no TcpExt ListenOverflows in /proc/net/netstat');
   const index = header.split(/\s+/).indexOf('ListenOverflows');
   return Number(values.split(/\s+/)[index]);
+}
+
+/** Connects to 127.0.0.1:`port` and resolves with the pid a fixture daemon answers with. */
+export function askPid(port: number, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer on port ${port}`)), timeoutMs);
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      data += chunk;
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Number(data.trim()));
+    });
+  });
 }
