@@ -55,6 +55,11 @@ export class FramedConnection {
     return this.#terminal !== undefined;
   }
 
+  /** True when the connection ended because the peer closed it (EOF), not through a local destroy or error. */
+  get closedByPeer(): boolean {
+    return this.#terminal?.details.eof === true;
+  }
+
   /**
    * Resolves with the next frame. Rejects with `Timeout(what)` after `timeoutMs` (the connection stays
    * usable), with `Io` (details.eof set) when the peer closed, or with the frame/codec error that broke

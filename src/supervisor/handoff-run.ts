@@ -23,6 +23,8 @@ import type { StderrTail } from './stderr-tail.js';
 
 /** How long a failed successor's stderr may take to reach EOF once it is dead (its last words). */
 const LAST_WORDS_WAIT_MS = 1_000;
+/** A successor that closed its control channel is given this long to exit by itself before SIGKILL. */
+const CLOSED_SUCCESSOR_EXIT_GRACE_MS = 1_000;
 
 export type HandoffOutcome =
   | {
@@ -379,7 +381,7 @@ export class HandoffRun {
     } catch (error) {
       this.#log.debug({ err: error }, 'Abort did not reach the successor');
     }
-    await this.#guard?.killAndReap();
+    await this.#guard?.killAndReap(this.#n?.closedByPeer ? CLOSED_SUCCESSOR_EXIT_GRACE_MS : 0);
   }
 
   /**
@@ -389,6 +391,7 @@ export class HandoffRun {
   async #aborted(reason: string): Promise<HandoffOutcome> {
     await this.#guard?.killAndReap();
     const exit = this.#guard?.exitDescription;
+
     let full = reason;
     if (exit) {
       // It died on its own: its exit status and what it last wrote to stderr say why, in its own words.

@@ -134,21 +134,11 @@ export async function killGroupAndReap(child: ChildProcess): Promise<void> {
 export class ChildGuard {
   readonly child: ChildProcess;
   #armed = true;
-  /** How the child ended before anyone killed it, if it did. */
-  #exitedByItself: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  /** True once this guard sent SIGKILL: a SIGKILL exit is then ours, not the child's own end. */
+  #killed = false;
 
   constructor(child: ChildProcess) {
     this.child = child;
-    child.once('exit', (code, signal) => {
-      if (this.#armed) this.#exitedByItself = { code, signal };
-    });
-  }
-
-  /** "exited with code 1" / "killed by SIGSEGV" when the child ended before the guard killed it. */
-  get exitDescription(): string | undefined {
-    const exit = this.#exitedByItself;
-    if (!exit) return undefined;
-    return exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`;
   }
 
   disarm(): void {
@@ -159,10 +149,32 @@ export class ChildGuard {
     return this.#armed;
   }
 
-  /** Kills and reaps the child if still armed. Idempotent. */
-  async killAndReap(): Promise<void> {
+  /**
+   * How the child ended by itself ("exited with code 1", "killed by SIGSEGV"), once it has been reaped;
+   * undefined while it runs or when the guard's own SIGKILL ended it.
+   */
+  get exitDescription(): string | undefined {
+    const { exitCode, signalCode } = this.child;
+    if (exitCode !== null) return `exited with code ${exitCode}`;
+    if (signalCode !== null && !(signalCode === 'SIGKILL' && this.#killed)) return `killed by ${signalCode}`;
+    return undefined;
+  }
+
+  /**
+   * Kills and reaps the child if still armed, after letting it exit by itself for up to `graceMs` (a child
+   * that closed its control channel is usually on its way out, and its own exit status says more than our
+   * SIGKILL). Idempotent.
+   */
+  async killAndReap(graceMs = 0): Promise<void> {
     if (!this.#armed) return;
     this.#armed = false;
+    if (graceMs > 0) {
+      await Promise.race([
+        reaped(this.child),
+        new Promise((resolve) => setTimeout(resolve, graceMs).unref()),
+      ]);
+    }
+    this.#killed = true;
     await killGroupAndReap(this.child);
   }
 }

@@ -1,0 +1,195 @@
+// A daemon under a real `handoff run` for process tests: writes the config into a fresh temp dir, starts the
+// supervisor (src/cli/main.ts under tsx) in its own process group, sweeps the daemons it leaves in theirs,
+// and waits until the daemon answers on its control socket. Also what the kernel says about the listener.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import type { TestContext } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { sendTrigger } from '../../src/cli/trigger.js';
+import { sweepAfter } from './proc.js';
+import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
+import { tempDir } from './temp-dir.js';
+import { waitFor } from './wait-for.js';
+
+export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+export const KV = fileURLToPath(new URL('../../examples/kv/daemon.ts', import.meta.url));
+export const FIXTURE_DAEMON = fileURLToPath(new URL('../process/fixtures/daemon.ts', import.meta.url));
+
+export interface SupervisedOptions {
+  /**
+   * The daemon's command line after `node --import tsx`. In it and in `env`, `{data}`, `{control}`, `{dir}`
+   * and `{markers}` are replaced by the data dir, control socket, temp dir and marker dir.
+   */
+  readonly daemonArgs: readonly string[];
+  /** The daemon's extra environment (the config's `env`). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** More TOML lines for the config (top-level keys, before the tables). */
+  readonly extraToml?: readonly string[];
+  /** The daemon's data dir. Default: `<dir>/data`. */
+  readonly dataDir?: string;
+  /** Wait until the daemon answers (default), or return once the supervisor process exists. */
+  readonly waitForDaemon?: boolean;
+}
+
+/** The fixture daemon (test/process/fixtures/daemon.ts) with its paths and fast timing, plus `extra` knobs. */
+export function fixtureDaemon(extra: Readonly<Record<string, string>> = {}): SupervisedOptions {
+  return {
+    daemonArgs: [FIXTURE_DAEMON],
+    env: {
+      HANDOFF_DATA_DIR: '{data}',
+      HANDOFF_CONTROL_SOCKET: '{control}',
+      HANDOFF_MARKER_DIR: '{markers}',
+      HANDOFF_TIMING: 'fast',
+      ...extra,
+    },
+  };
+}
+
+export interface Supervised {
+  readonly dir: string;
+  readonly data: string;
+  readonly control: string;
+  readonly trigger: string;
+  readonly markers: string;
+  readonly config: string;
+  readonly supervisor: Child;
+  /** The port of the supervisor-held listener `http` on 127.0.0.1 (0 when not waited for). */
+  readonly port: number;
+  /** The serving daemon's pid, from `status`. */
+  daemonPid(): Promise<number | undefined>;
+  /** `status` from the trigger socket, or undefined while there is no trigger socket. */
+  status(): Promise<SupervisorStatus | undefined>;
+}
+
+/** The parts of `handoff status --json` the tests read. */
+export interface SupervisorStatus {
+  daemon?: { pid: number; buildId?: string; binary: string; args: string[]; controlSocketAnswers?: boolean };
+  handoffs: { committed: number; rolledBack: number; failed: number; inProgress: boolean };
+  restarts: number;
+  restartsGaveUp?: { restarts: number; lastExit: string; lastWords?: string };
+  listeners: Array<{ name: string; addr: string }>;
+  lastReport?: { status: string; reason?: string };
+}
+
+/** Starts `node --import tsx <daemonArgs>` under `handoff run` with one listener `http` on 127.0.0.1:0. */
+export async function startSupervised(t: TestContext, options: SupervisedOptions): Promise<Supervised> {
+  const dir = tempDir(t, 'handoff-sup-');
+  const data = options.dataDir ?? join(dir, 'data');
+  const control = join(dir, 'control.sock');
+  const trigger = join(dir, 'trigger.sock');
+  const config = join(dir, 'handoff.toml');
+  const markers = join(dir, 'markers');
+  mkdirSync(markers);
+  const fill = (text: string) =>
+    text
+      .replaceAll('{data}', data)
+      .replaceAll('{control}', control)
+      .replaceAll('{markers}', markers)
+      .replaceAll('{dir}', dir);
+  const args = ['--import', 'tsx', ...options.daemonArgs.map(fill)];
+  const env = Object.entries(options.env ?? {}).map(([k, v]) => `${k} = ${JSON.stringify(fill(v))}`);
+  writeFileSync(
+    config,
+    [
+      `control_socket = "${control}"`,
+      `binary = "${process.execPath}"`,
+      `args = ${JSON.stringify(args)}`,
+      `trigger_socket = "${trigger}"`,
+      'log_level = "warn"',
+      ...(options.extraToml ?? []),
+      '[[listeners]]',
+      'name = "http"',
+      'addr = "127.0.0.1:0"',
+      '[env]',
+      `HANDOFF_SUPERVISED_TEST = "${dir}"`,
+      ...env,
+    ].join('\n'),
+  );
+  const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
+    cwd: REPO_ROOT,
+  });
+  // After hooks run in order: the supervisor is killed first, then the daemons left in their own groups.
+  sweepAfter(t, `HANDOFF_SUPERVISED_TEST=${dir}`);
+  const status = async () =>
+    existsSync(trigger) ? ((await sendTrigger(trigger, 'status')).status as SupervisorStatus) : undefined;
+  const port =
+    options.waitForDaemon === false
+      ? 0
+      : await waitFor(
+          async () => {
+            const s = await status();
+            return s?.daemon?.controlSocketAnswers
+              ? Number(s.listeners[0]!.addr.split(':').at(-1))
+              : undefined;
+          },
+          {
+            what: 'the daemon to serve under handoff run',
+            timeoutMs: 20_000,
+            diagnostics: () => supervisor.tail(),
+          },
+        );
+  return {
+    dir,
+    data,
+    control,
+    trigger,
+    markers,
+    config,
+    supervisor,
+    port,
+    daemonPid: async () => (await status())?.daemon?.pid,
+    status,
+  };
+}
+
+/** Runs `handoff <args>` (the CLI under tsx) as a child of the test. */
+export function runCli(t: TestContext, args: readonly string[], cwd: string = REPO_ROOT): Child {
+  return spawnChild(t, process.execPath, ['--import', 'tsx', CLI, ...args], { cwd });
+}
+
+/** The pids in marker file `name` of `markers` (one line per event), in order. */
+export function markerPids(markers: string, name: string): number[] {
+  const path = join(markers, name);
+  return existsSync(path) ? readFileSync(path, 'utf8').split('\n').filter(Boolean).map(Number) : [];
+}
+
+/** The accept-queue limit of the TCP listener on 127.0.0.1:`port`, as `ss` reports it (Send-Q). */
+export function listenBacklog(port: number): number {
+  const line = execFileSync('ss', ['-Hltn', `sport = :${port}`], { encoding: 'utf8' }).trim();
+  const fields = line.split(/\s+/);
+  if (fields[0] !== 'LISTEN') throw new Error(`no listener on port ${port}: ${JSON.stringify(line)}`);
+  return Number(fields[2]);
+}
+
+/** The kernel's count of connections dropped because an accept queue was full (TcpExt ListenOverflows). */
+export function listenOverflows(): number {
+  const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+  const header = lines.find((l) => l.startsWith('TcpExt:') && l.includes('ListenOverflows'));
+  const values = lines.find((l) => l.startsWith('TcpExt:') && /^TcpExt:\s+\d/.test(l));
+  if (!header || !values) throw new Error('no TcpExt ListenOverflows in /proc/net/netstat');
+  const index = header.split(/\s+/).indexOf('ListenOverflows');
+  return Number(values.split(/\s+/)[index]);
+}
+
+/** Connects to 127.0.0.1:`port` and resolves with the pid a fixture daemon answers with. */
+export function askPid(port: number, timeoutMs = 10_000): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no answer on port ${port}`)), timeoutMs);
+    socket.setEncoding('utf8').on('data', (chunk: string) => {
+      data += chunk;
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(Number(data.trim()));
+    });
+  });
+}
