@@ -1,11 +1,15 @@
-// The example kv daemon under `handoff run`, end to end: 20 handoffs under read and write load, then every
+// The example kv daemon under `handoff run`, end to end: 20 handoffs under read and write load, each new
+// build preparing a 4 MB log while the writes go on and catching up on the tail after Begin, then every
 // acknowledged write read back, and a handoff to a build that fails at start rolls back by itself.
 
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { writeKvLog } from '../../bench/kv-log.js';
+import type { OpenReport } from '../../examples/kv/store.js';
 import { DemoLoad } from '../../scripts/demo-load.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import type { HandoffReport } from '../../src/supervisor/report.js';
@@ -23,6 +27,8 @@ async function startKvUnderSupervisor(t: TestContext) {
   const control = join(dir, 'control.sock');
   const trigger = join(dir, 'trigger.sock');
   const config = join(dir, 'handoff.toml');
+  // Enough log that each new build's prepare takes a while, with writes arriving meanwhile.
+  writeKvLog(data, { bytes: 4e6 });
   const kvArgs = [
     '--import',
     'tsx',
@@ -71,13 +77,30 @@ async function startKvUnderSupervisor(t: TestContext) {
   return { port, trigger, supervisor };
 }
 
-test('the kv daemon keeps every acknowledged write across 20 handoffs under load, with no failed request', async (t) => {
+/** GET /stats from whichever instance answers now. */
+function stats(port: number): Promise<{ pid: number; opened: OpenReport }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: '/stats', agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve(JSON.parse(body)));
+      })
+      .on('error', reject);
+  });
+}
+
+test('the kv daemon keeps every acknowledged write across 20 handoffs under load, each new build catching up on the tail written while it prepared', async (t) => {
   const { port, trigger, supervisor } = await startKvUnderSupervisor(t);
   const load = new DemoLoad(port);
   load.start({ keepAliveWriters: 3, keepAliveReaders: 2, freshWriters: 1, freshReaders: 1 });
   t.after(() => load.stop());
   await waitFor(() => load.acked.size >= 50, { what: 'writes to flow' });
   const reports: HandoffReport[] = [];
+  const tailPuts: number[] = [];
   for (let i = 0; i < 20; i++) {
     const before = load.acked.size;
     const reply = await sendTrigger(trigger, 'handoff --stream');
@@ -88,6 +111,14 @@ test('the kv daemon keeps every acknowledged write across 20 handoffs under load
       'committed',
       `handoff ${i}: ${report.reason ?? reply.result}\n${supervisor.tail()}`,
     );
+    // The new build replayed the log up to where it was while it prepared, and after Begin only the
+    // writes acknowledged since (at least one, under this load) and the old build's seal footer.
+    const { pid, opened } = await stats(port);
+    assert.equal(pid, report.successor.pid);
+    assert.equal(opened.preparedUnused, undefined, `handoff ${i}: the prepared prefix was not used`);
+    assert.ok(opened.preparedBytes > 4e6, `handoff ${i}: prepared ${opened.preparedBytes} bytes`);
+    assert.ok(opened.replayedRecords >= 2, `handoff ${i}: a tail of ${opened.replayedRecords} records`);
+    tailPuts.push(opened.replayedRecords - 1);
     // Some load between handoffs, so every successor takes writes before it is replaced.
     await waitFor(() => load.acked.size >= before + 20, { what: `writes after handoff ${i}` });
   }
@@ -104,4 +135,5 @@ test('the kv daemon keeps every acknowledged write across 20 handoffs under load
   const lost = await load.verify();
   assert.deepEqual(lost, [], `${lost.length} of ${load.acked.size} acknowledged writes lost`);
   assert.ok(load.acked.size > 400, `only ${load.acked.size} writes were acknowledged`);
+  t.diagnostic(`puts replayed after Begin, per handoff: ${tailPuts.join(' ')}`);
 });
