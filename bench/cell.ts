@@ -85,16 +85,33 @@ export interface CellSeries {
   readonly endMs: number;
 }
 
+/** What a cell may change beyond its kind and way (the data-size cells). */
+export interface CellOptions {
+  /** Its directory's name under the run dir. Default: `<kind>-<way>`. */
+  readonly name?: string;
+  readonly setup?: Pick<WaySetup, 'daemonArgs' | 'startTimeoutMs' | 'defaultBudgets'>;
+  /** Fills the data dir before the daemon starts. */
+  readonly seed?: (dataDir: string) => void;
+}
+
 export async function runCell(
   kind: DaemonKind,
   way: WayName,
   config: CellConfig,
   say: (line: string) => void,
+  options: CellOptions = {},
 ): Promise<{ result: CellResult; series: CellSeries }> {
   const startedMs = performance.now();
-  const dir = join(config.runDir, `${kind}-${way.replace(/\W+/g, '-')}`);
+  const dir = join(config.runDir, options.name ?? `${kind}-${way.replace(/\W+/g, '-')}`);
   mkdirSync(dir, { recursive: true });
-  const setup: WaySetup = { kind, dir, acceptLog: join(dir, 'accepts.log'), dataDir: join(dir, 'data') };
+  const setup: WaySetup = {
+    kind,
+    dir,
+    acceptLog: join(dir, 'accepts.log'),
+    dataDir: join(dir, 'data'),
+    ...options.setup,
+  };
+  options.seed?.(setup.dataDir);
   const kernelBefore = readListenCounters();
   const deployment = await start(way, setup, config);
   let load: DemoLoad | undefined;

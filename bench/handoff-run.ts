@@ -29,6 +29,8 @@ export interface HandoffRunOptions {
   readonly logLevel?: string;
   /** How long the supervisor and its daemon may take to come up, in ms. Default: 20000. */
   readonly startTimeoutMs?: number;
+  /** Leave drain_grace_secs and deadline_secs at the supervisor's defaults (25 s, 60 s), not 10 s and 30 s. */
+  readonly defaultBudgets?: boolean;
 }
 
 export interface HandoffRun {
@@ -65,8 +67,7 @@ export async function startHandoffRun(options: HandoffRunOptions): Promise<Hando
       `journal = ${JSON.stringify(join(dir, 'journal.bin'))}`,
       `data_dir = ${JSON.stringify(paths.data)}`,
       `log_level = ${JSON.stringify(options.logLevel ?? 'info')}`,
-      'drain_grace_secs = 10',
-      'deadline_secs = 30',
+      ...(options.defaultBudgets ? [] : ['drain_grace_secs = 10', 'deadline_secs = 30']),
       'verify_revisions = true',
       '[env]',
       ...env,

@@ -1,6 +1,7 @@
 // `npm run bench [-- --quick]`: the hello and kv daemons, each deployed by handoff, pm2 reload (cluster
-// mode) and kill-and-restart under the same load on the same machine in one run; writes result.json,
-// tables.md and one SVG per daemon to --out, and prints the tables. Leaves no process behind.
+// mode) and kill-and-restart under the same load on the same machine in one run, then the kv at each
+// kv.log size of --kv-size (handoff with and without prepare, kill-and-restart); writes result.json,
+// tables.md and the SVGs to --out, and prints the tables. Leaves no process and no generated data behind.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,8 +10,11 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { type CellConfig, type CellResult, type CellSeries, LOAD_PROFILES, runCell } from './cell.js';
 import { ROOT } from './handoff-run.js';
+import { parseSize } from './kv-log.js';
 import { killProcessesMentioning } from './proc.js';
 import { type BenchRun, type Machine, renderTables } from './report.js';
+import { renderSizeSvg, renderSizeTable } from './size-report.js';
+import { runSizes, type SizeCell } from './sizes.js';
 import { type Panel, renderSvg } from './svg.js';
 import { type DaemonKind, WAYS } from './ways/way.js';
 
@@ -21,6 +25,10 @@ const { values } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    /** kv.log sizes for the data-size cells (`none` for none). Default: 1M,10M,100M,1G (--quick: 1M,100M). */
+    'kv-size': { type: 'string' },
+    /** Deploys per data-size cell. Default: 15 (--quick: 5). */
+    'size-deploys': { type: 'string' },
   },
 });
 const quick = values.quick;
@@ -29,9 +37,25 @@ if (!Number.isInteger(deploys) || deploys < 1) {
   process.stderr.write(`bench: --deploys must be a positive integer, got ${values.deploys}\n`);
   process.exit(2);
 }
+const sizeDeploys = Number(values['size-deploys'] ?? (quick ? 5 : 15));
+if (!Number.isInteger(sizeDeploys) || sizeDeploys < 1) {
+  process.stderr.write(`bench: --size-deploys must be a positive integer, got ${values['size-deploys']}\n`);
+  process.exit(2);
+}
+const sizeList = values['kv-size'] ?? (quick ? '1M,100M' : '1M,10M,100M,1G');
+let sizes: Array<{ label: string; bytes: number }>;
+try {
+  sizes = sizeList === 'none' ? [] : sizeList.split(',').map((label) => ({ label, bytes: parseSize(label) }));
+} catch (error) {
+  process.stderr.write(`bench: --kv-size: ${(error as Error).message}\n`);
+  process.exit(2);
+}
 const KINDS: readonly DaemonKind[] = ['hello', 'kv'];
-/** `--only kv`, `--only pm2`, `--only kv:handoff`: cells whose "kind:way" contains every part. */
-const selected = (kind: DaemonKind, way: string) =>
+/**
+ * `--only kv`, `--only pm2`, `--only kv:handoff`: cells whose "kind:way" contains every part; the
+ * data-size cells are "kv-size:<variant>" (`--only kv-size` runs only them).
+ */
+const selected = (kind: DaemonKind | 'kv-size', way: string) =>
   (values.only ?? '').split(',').every((part) => `${kind}:${way}`.includes(part));
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -91,15 +115,34 @@ async function main(): Promise<number> {
         }
       }
     }
-    const run: BenchRun = {
+    const sizeConfig: CellConfig = {
+      ...config,
+      deploys: sizeDeploys,
+      steadyMs: quick ? 1000 : 3000,
+    };
+    if (sizes.length)
+      say(`  kv.log sizes ${sizes.map((s) => s.label).join(', ')}: ${sizeDeploys} deploys each`);
+    const sizeCells: SizeCell[] = await runSizes(
+      sizes,
+      sizeConfig,
+      say,
+      (variant) => selected('kv-size', variant),
+      (message) => errors.push(message),
+      () => {
+        const strays = sweep();
+        if (strays.length) errors.push(`a data-size cell left ${strays.length} processes; killed ${strays}`);
+      },
+    );
+    const run: BenchRun & { sizes: SizeCell[] } = {
       command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
       machine,
       config: { ...config, runDir: undefined, pm2Home: undefined, loadProfiles: LOAD_PROFILES },
       wallMs: Math.round(performance.now() - startedMs),
       cells,
+      sizes: sizeCells,
       errors,
     };
-    const tables = renderTables(run);
+    const tables = [renderTables(run), ...(sizeCells.length ? [renderSizeTable(sizeCells)] : [])].join('\n');
     writeFileSync(join(out, 'result.json'), `${JSON.stringify(run, null, 1)}\n`);
     writeFileSync(join(out, 'tables.md'), tables);
     for (const kind of KINDS) {
@@ -115,12 +158,22 @@ async function main(): Promise<number> {
       const title = `${kind} daemon: client latency under load, one line per deploy (${machine.date})`;
       writeFileSync(join(out, `${kind}.svg`), renderSvg(title, panels));
     }
+    if (sizeCells.length) {
+      const title = `kv daemon by kv.log size: handoff with and without prepare, and kill-and-restart (${machine.date})`;
+      writeFileSync(join(out, 'kv-size.svg'), renderSizeSvg(title, sizeCells));
+    }
     say('');
     say(tables);
     say(`wrote ${relative(process.cwd(), out) || '.'}/{result.json,tables.md,*.svg}`);
-    const handoffFailed = cells.some(
-      (c) => c.way === 'handoff' && (c.requests.failed > 0 || (c.writes?.lostServed ?? 0) > 0),
-    );
+    // The baselines may fail requests (that is what they show); handoff with prepare may not, and no way
+    // may lose an acknowledged write.
+    const handoffFailed =
+      cells.some((c) => c.way === 'handoff' && (c.requests.failed > 0 || (c.writes?.lostServed ?? 0) > 0)) ||
+      sizeCells.some(
+        ({ variant, cell: c }) =>
+          (variant === 'handoff, prepare' && c.requests.failed > 0) ||
+          (c.writes?.lostServed ?? 0) + (c.writes?.lostOnDisk ?? 0) > 0,
+      );
     return errors.length > 0 || handoffFailed ? 1 : 0;
   } finally {
     sweep();

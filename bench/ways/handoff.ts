@@ -11,10 +11,12 @@ export async function startWithHandoff(setup: WaySetup): Promise<Deployment> {
   const run = await startHandoffRun({
     dir: setup.dir,
     binary: process.execPath,
-    args: ['--import', ACCEPT_LOG_MODULE, ...handoffDaemonArgs(setup.kind)],
+    args: ['--import', ACCEPT_LOG_MODULE, ...handoffDaemonArgs(setup.kind), ...(setup.daemonArgs ?? [])],
     dataDir: setup.dataDir,
     env: { [ACCEPT_LOG_ENV]: setup.acceptLog },
     logLevel: 'warn',
+    ...(setup.startTimeoutMs !== undefined && { startTimeoutMs: setup.startTimeoutMs }),
+    ...(setup.defaultBudgets && { defaultBudgets: true }),
   });
   return {
     port: run.port,

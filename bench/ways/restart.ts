@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { ACCEPT_LOG_ENV } from '../accept-gap.js';
 import { ACCEPT_LOG_MODULE, type Deployment, freePort, plainDaemonArgs, type WaySetup } from './way.js';
 
-/** How long a daemon may take to listen, and to exit after SIGTERM before its group is SIGKILLed. */
+/** How long a daemon may take to listen (unless the setup says), and to exit after SIGTERM before SIGKILL. */
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 15_000;
 
@@ -22,7 +22,7 @@ export async function startWithRestart(setup: WaySetup): Promise<Deployment> {
       env: { ...process.env, [ACCEPT_LOG_ENV]: setup.acceptLog },
     });
     closeSync(out);
-    await listening(child);
+    await listening(child, setup.startTimeoutMs ?? START_TIMEOUT_MS);
     return child;
   };
   let current: ChildProcess | undefined = await start();
@@ -49,13 +49,10 @@ export async function startWithRestart(setup: WaySetup): Promise<Deployment> {
 }
 
 /** Resolves when the daemon prints `listening`; rejects if it exits first or takes too long. */
-function listening(child: ChildProcess): Promise<void> {
+function listening(child: ChildProcess, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(
-      () => fail(new Error(`no "listening" within ${START_TIMEOUT_MS} ms`)),
-      START_TIMEOUT_MS,
-    );
+    const timer = setTimeout(() => fail(new Error(`no "listening" within ${timeoutMs} ms`)), timeoutMs);
     const onExit = (code: number | null, signal: string | null) =>
       fail(new Error(`the daemon exited (${code ?? signal}) before it listened`));
     const onData = (chunk: Buffer) => {

@@ -20,6 +20,12 @@ export interface WaySetup {
   readonly acceptLog: string;
   /** The kv daemon's data dir (unused by hello). */
   readonly dataDir: string;
+  /** Extra arguments for the handoff-able daemon (the kv's `--no-prepare`). */
+  readonly daemonArgs?: readonly string[];
+  /** How long a daemon may take to come up (a big kv log replays first). Default: 20 000 ms. */
+  readonly startTimeoutMs?: number;
+  /** Run `handoff run` with its default budgets instead of the bench's shorter drain and deadline. */
+  readonly defaultBudgets?: boolean;
 }
 
 export interface DeployOutcome {
