@@ -15,6 +15,7 @@ import { killProcessesMentioning } from './proc.js';
 import { type BenchRun, type Machine, renderTables } from './report.js';
 import { renderSizeSvg, renderSizeTable } from './size-report.js';
 import { runSizes, type SizeCell } from './sizes.js';
+import { measureStartUp, type StartUpResult, startUpSubjects } from './start-up.js';
 import { type Panel, renderSvg } from './svg.js';
 import { type DaemonKind, WAYS } from './ways/way.js';
 
@@ -92,6 +93,12 @@ async function main(): Promise<number> {
     say(
       `handoff bench: ${deploys} deploys per way per daemon; ${machine.cores} cores, Node ${machine.node}; node -e 0 = ${machine.nodeStartMedianMs} ms`,
     );
+    // Spawn → Hello, interleaved with `node -e 0` (`--only start-up` runs just this).
+    let startUp: StartUpResult[] = [];
+    if (!values.only || values.only.includes('start-up')) {
+      startUp = await measureStartUp(startUpSubjects(join(ROOT, 'dist')), quick ? 10 : 30, runDir);
+      for (const r of startUp) say(`  start-up: ${r.name}: ${r.medianMs} ms (${r.ratio}× node -e 0)`);
+    }
     for (const kind of KINDS) {
       for (const way of WAYS) {
         if (!selected(kind, way)) continue;
@@ -133,16 +140,21 @@ async function main(): Promise<number> {
         if (strays.length) errors.push(`a data-size cell left ${strays.length} processes; killed ${strays}`);
       },
     );
-    const run: BenchRun & { sizes: SizeCell[] } = {
+    const run: BenchRun & { startUp: StartUpResult[]; sizes: SizeCell[] } = {
       command: `npm run bench --${process.argv.slice(2).length ? ` ${process.argv.slice(2).join(' ')}` : ''}`,
       machine,
       config: { ...config, runDir: undefined, pm2Home: undefined, loadProfiles: LOAD_PROFILES },
       wallMs: Math.round(performance.now() - startedMs),
       cells,
+      startUp,
       sizes: sizeCells,
       errors,
     };
-    const tables = [renderTables(run), ...(sizeCells.length ? [renderSizeTable(sizeCells)] : [])].join('\n');
+    const tables = [
+      renderTables(run),
+      ...(startUp.length ? [renderStartUpTable(startUp)] : []),
+      ...(sizeCells.length ? [renderSizeTable(sizeCells)] : []),
+    ].join('\n');
     writeFileSync(join(out, 'result.json'), `${JSON.stringify(run, null, 1)}\n`);
     writeFileSync(join(out, 'tables.md'), tables);
     for (const kind of KINDS) {
@@ -179,6 +191,11 @@ async function main(): Promise<number> {
     sweep();
     if (!values.keep) rmSync(runDir, { recursive: true, force: true });
   }
+}
+
+function renderStartUpTable(results: readonly StartUpResult[]): string {
+  const rows = results.map((r) => `| ${r.name} | ${r.medianMs} | ${r.ratio}× |`);
+  return `**Spawn → Hello** (median ms; each run interleaves every subject)\n\n| subject | ms | ÷ node -e 0 |\n| --- | ---: | ---: |\n${rows.join('\n')}\n`;
 }
 
 /** The machine, and the floor: the median wall time of `node -e 0` over `runs` starts. */

@@ -49,8 +49,8 @@ export interface RunDaemonOptions<Prepared = undefined> {
   /** Sent in Hello; free-form. Default: empty. */
   readonly buildId?: string | Uint8Array;
   /**
-   * [optional] Warm-up that does not need the data: a successor runs it *before* its Hello, while the old
-   * build still serves, so that `start` (after Begin, when nobody accepts connections) has only to catch up.
+   * [optional] Warm-up that needs no lock: a successor runs it *before* its Hello, while the old build still
+   * serves, so that `start` (after Begin, when nobody accepts connections) has only to catch up.
    * Its result is passed to `start`. Exactly once per process; on a cold start, with the lock held, just
    * before `start`.
    *
