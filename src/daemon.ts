@@ -107,7 +107,7 @@ export async function runDaemon<Prepared = undefined>(
   try {
     ({ incumbent, app } = await startUp(options, logger, step));
   } catch (error) {
-    logger.error({ err: error, step: step.name }, `daemon start-up failed in ${step.name}`);
+    logger.error({ err: error, step: step.name }, 'daemon start-up failed');
     if (exit) process.exit(1);
     throw error;
   }
@@ -143,7 +143,7 @@ export async function runDaemon<Prepared = undefined>(
   return outcome;
 }
 
-/** Where start-up is, for the log line of a failed one (a prepare failure reads differently from a start's). */
+/** Where start-up is, for the log line of a failed one (a failed prepare is not a failed start). */
 interface StartUpStep {
   name: 'detectRole' | 'lock' | 'prepare' | 'handshake' | 'waitForBegin' | 'start' | 'announce';
 }

@@ -12,6 +12,11 @@ import { processAlive } from '../helpers/spawn-child.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const PREPARE_DAEMON = fileURLToPath(new URL('./fixtures/prepare-daemon.ts', import.meta.url));
+/**
+ * The start budget of the hung-prepare case: it must outlast the successor's tsx start-up (measured up to
+ * ~3 s on this project's 2-core machine under a load average of 12), so that the hang is in prepare.
+ */
+const START_BUDGET_MS = 6000;
 
 /** What each request of the client loop got: the pid that answered, or the error. */
 type Answer = { readonly pid: number } | { readonly error: string };
@@ -98,7 +103,7 @@ test('a successor whose prepare hangs is killed after the start budget; the incu
   const { f, o, client } = await serving(t);
   const outcome = await f
     .supervisor()
-    .performHandoff(successorSpec(f, { HANDOFF_PREPARE: 'hang' }, { startTimeoutMs: 1500 }));
+    .performHandoff(successorSpec(f, { HANDOFF_PREPARE: 'hang' }, { startTimeoutMs: START_BUDGET_MS }));
   assert.equal(outcome.status, 'aborted');
   if (outcome.status !== 'aborted') return;
   assert.match(outcome.reason, /^successor failed before its handshake: .*peer Hello/);
