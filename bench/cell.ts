@@ -50,7 +50,16 @@ export interface CellResult {
     errors: Record<string, number>;
     steadyPerSecond: number;
   };
-  readonly latencyMs: { steady: Summary; duringDeploys: Summary };
+  readonly latencyMs: {
+    steady: Summary;
+    duringDeploys: Summary;
+    /**
+     * handoff only: requests sent while the new build started up and prepared (trigger → its Hello, the
+     * old build serving), and from then until the deploy was done (drain, seal, the accept gap, Ready).
+     */
+    whileStarting?: Summary;
+    acrossSwitch?: Summary;
+  };
   readonly triggerToDoneMs: { median: number; p99: number; max: number; all: number[] };
   /** handoff only: medians of the supervisor's phases. */
   readonly phasesMedianMs?: Record<string, number>;
@@ -175,6 +184,7 @@ export async function runCell(
       latencyMs: {
         steady: latency(steadySamples.map((s) => s.latencyMs)),
         duringDeploys: latency(duringSamples.map((s) => s.latencyMs)),
+        ...(way === 'handoff' && splitAtHello(duringSamples, windows, outcomes, config.duringTailMs)),
       },
       triggerToDoneMs: { ...spread(triggerToDone), all: triggerToDone },
       ...(way === 'handoff' && { phasesMedianMs: phaseMedians(outcomes) }),
@@ -262,6 +272,25 @@ async function lostOnDisk(
   const { truncatedBytes } = store.opened;
   await store.close();
   return { lost, ...(truncatedBytes > 0 && { note: `opening cut ${truncatedBytes} bytes of torn tail` }) };
+}
+
+/** The deploy samples of handoffs, split at each successor's Hello (see CellResult.latencyMs). */
+function splitAtHello(
+  samples: readonly Sample[],
+  windows: ReadonlyArray<readonly [number, number]>,
+  outcomes: readonly DeployOutcome[],
+  tailMs: number,
+): { whileStarting: Summary; acrossSwitch: Summary } {
+  const starting: number[] = [];
+  const switching: number[] = [];
+  for (const s of samples) {
+    const i = windows.findIndex(([from, to]) => s.at >= from && s.at <= to + tailMs);
+    if (i < 0) continue;
+    const phases = outcomes[i]?.phases;
+    const helloAt = windows[i]![0] + (phases?.helloMs ?? 0) + (phases?.spawnToHelloMs ?? 0);
+    (s.at < helloAt ? starting : switching).push(s.latencyMs);
+  }
+  return { whileStarting: latency(starting), acrossSwitch: latency(switching) };
 }
 
 function phaseMedians(outcomes: readonly DeployOutcome[]): Record<string, number> {

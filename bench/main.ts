@@ -171,7 +171,7 @@ async function main(): Promise<number> {
       writeFileSync(join(out, `${kind}.svg`), renderSvg(title, panels));
     }
     if (sizeCells.length) {
-      const title = `kv daemon by kv.log size: handoff with and without prepare, and kill-and-restart (${machine.date})`;
+      const title = `kv daemon by kv.log size (${machine.date})`;
       writeFileSync(join(out, 'kv-size.svg'), renderSizeSvg(title, sizeCells));
     }
     say('');

@@ -71,8 +71,12 @@ export async function runSizes(
           });
           out.push({ size: label, log, variant, loadAverage1m, cell: result });
           const g = result.acceptGapMs;
+          const { duringDeploys, whileStarting, acrossSwitch } = result.latencyMs;
+          const worst = whileStarting
+            ? `${whileStarting.max} ms while starting, ${acrossSwitch?.max} ms across the switch`
+            : `${duringDeploys.max} ms`;
           say(
-            `    ${result.deploys.ok}/${result.deploys.attempted} deploys, accept gap median ${g.median} ms, p99 ${g.p99} ms, worst request ${result.latencyMs.duringDeploys.max} ms, trigger→done median ${result.triggerToDoneMs.median} ms`,
+            `    ${result.deploys.ok}/${result.deploys.attempted} deploys, accept gap median ${g.median} ms, p99 ${g.p99} ms, worst request ${worst}, trigger→done median ${result.triggerToDoneMs.median} ms`,
           );
         } catch (error) {
           onError(`kv ${label} / ${variant}: ${error instanceof Error ? error.message : String(error)}`);

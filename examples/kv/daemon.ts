@@ -56,10 +56,12 @@ await runDaemon({
     }
     // Store.open checks that the prepared prefix is still the log's prefix (the old build's seal footer
     // vouches for it) and replays only what follows; a cold start held the lock since prepare.
+    const openedAt = performance.now();
     const store = await Store.open(context.dataDir, {
       ...(prepared && { prepared }),
       prefixTrusted: context.role === 'coldStart',
     });
+    const openMs = Math.round((performance.now() - openedAt) * 10) / 10;
     const { preparedUnused, replayedBytes, replayedRecords } = store.opened;
     if (prepared && preparedUnused !== undefined) {
       logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
@@ -79,6 +81,7 @@ await runDaemon({
         revision: store.revision,
         replayedBytes,
         replayedRecords,
+        openMs,
         listening: app.readiness().listeningOn,
       },
       'kv serving',

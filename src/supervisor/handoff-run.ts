@@ -154,10 +154,11 @@ export class HandoffRun {
     // [beyond] The deadline counts from here, not from the start of the handoff (docs/protocol.md §5.1
     // step 2 says start + deadline): it bounds how long the old build is drained, sealed and waiting,
     // and until now it has been serving untouched, whatever the new build did before its Hello. Counted
-    // from the start, a successor's prepare would eat the old build's drain and Ready budgets: measured on
-    // this project's 2-core machine, preparing a 1 GB kv log took 6–37 s with the machine's load, and the
-    // start budget (60 s) equals the deadline, so a build that starts within its budget could still leave
-    // no deadline for the handoff. The spawn→Hello wait has its own bound (startTimeoutMs).
+    // from the start, a successor's prepare would eat the old build's drain and Ready budgets: on this
+    // project's 2-core machine the kv example prepares a 1 GB log in 9.7 s when quiet and 37 s under a
+    // load average of 7 (leaving 23 s of a 60 s deadline, less than the 25 s drain grace), and the start
+    // budget (60 s) equals the deadline, so a build that starts within its budget could leave no deadline at
+    // all. The spawn → Hello wait has its own bound (startTimeoutMs).
     this.#deadlineAt = Date.now() + this.#spec.deadlineMs;
     this.#clock.start();
     const deadlineMs = Math.max(opt.minReadTimeoutMs, this.#deadlineAt - Date.now());
