@@ -50,7 +50,10 @@ export function fillFilesystem(dir: string): number {
 export function fillInodes(dir: string): number {
   let created = 0;
   try {
-    for (;;) closeSync(openSync(join(dir, `inode-${created}`), 'wx')), created++;
+    for (;;) {
+      closeSync(openSync(join(dir, `inode-${created}`), 'wx'));
+      created++;
+    }
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
   }
