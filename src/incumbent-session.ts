@@ -12,8 +12,15 @@ import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
 import { negotiate } from './protocol/negotiate.js';
 import type { FramedConnection } from './wire.js';
 
-/** What the incumbent owns, as a session sees it: the lock, released after a seal and re-taken on rollback. */
+/**
+ * What the incumbent owns, as a session sees it: the right to run the one handoff, and the tenure (the lock,
+ * released after a seal and re-taken on rollback, and the control path).
+ */
 export interface SessionOwnership {
+  /** Claims the handoff for this session; false while another session is in one (or recovering from one). */
+  beginHandoff(): boolean;
+  /** This session is back to idle: another may begin a handoff. */
+  endHandoff(): void;
   releaseLock(): void;
   /**
    * Takes the flock again, once, without retrying (throws `LockHeld` when someone else has it), and makes
@@ -56,8 +63,6 @@ export type SessionEnd =
       readonly phase: SessionPhase;
       readonly handoffId?: HandoffId;
       readonly error?: HandoffError;
-      /** The session was idle and gave way to a newer connection (`yieldIfIdle`). */
-      readonly yielded?: true;
     };
 
 export class IncumbentSession {
@@ -66,29 +71,28 @@ export class IncumbentSession {
   #version = PROTO_MAX;
   /** Aborted when the connection closes, so a running drain hook learns the handoff was abandoned. */
   readonly #closed = new AbortController();
-  #yielded = false;
 
   constructor(ctx: SessionContext) {
     this.#ctx = ctx;
     ctx.conn.socket.once('close', () => this.#closed.abort());
   }
 
-  /**
-   * Ends the session if no handoff has begun in it (no PrepareHandoff yet): a newer connection is waiting,
-   * and one client that connects and idles (or heartbeats) must not keep every supervisor out. A supervisor
-   * whose idle session yields sees its connection closed before PrepareHandoff; nothing was touched.
-   */
-  yieldIfIdle(): void {
-    if (this.#state.phase !== 'idle' || this.#ctx.conn.closed) return;
-    this.#yielded = true;
-    this.#ctx.conn.destroy(
-      new HandoffError('Io', 'the control session yielded to a newer connection before any handoff began'),
-    );
-  }
-
-  /** Ends the session now (the incumbent is closing). */
+  /** Ends the session now (the incumbent is closing, or another session committed). */
   end(): void {
     this.#ctx.conn.destroy();
+  }
+
+  /**
+   * Back to idle after a rolled-back handoff: calls the daemon's resumeAfterAbort (see #callResume), and only
+   * then lets another session begin a handoff, so no drain can start while this resume runs.
+   */
+  async #resumeThenIdle(id: HandoffId, reason: string, rethrow = false): Promise<void> {
+    this.#state = { phase: 'idle' };
+    try {
+      await this.#callResume(id, reason, rethrow);
+    } finally {
+      this.#ctx.ownership.endHandoff();
+    }
   }
 
   /** Runs the session to its end. Never throws: every failure is reported in the result. */
@@ -105,14 +109,12 @@ export class IncumbentSession {
       const failure = isHandoffError(error)
         ? error
         : new HandoffError('Protocol', String(error), {}, { cause: error });
-      const clean =
-        state.phase === 'idle' && (this.#yielded || (failure.code === 'Io' && failure.details.eof === true));
+      const clean = failure.code === 'Io' && failure.details.eof === true && state.phase === 'idle';
       return {
         kind: 'ended',
         phase: state.phase,
         ...(state.phase !== 'idle' && { handoffId: state.id }),
         ...(!clean && { error: failure }),
-        ...(this.#yielded && { yielded: true }),
       };
     }
   }
@@ -209,6 +211,13 @@ export class IncumbentSession {
     if (state.phase === 'sealed')
       throw new HandoffError('Protocol', `PrepareHandoff for ${id} after it sealed`);
     const ctx = this.#ctx;
+    // [beyond] Sessions run side by side, but only one of them may be in a handoff.
+    if (!ctx.ownership.beginHandoff()) {
+      throw new HandoffError(
+        'HandoffInProgress',
+        `PrepareHandoff for ${id} while another session is in a handoff`,
+      );
+    }
     const startedAt = Date.now();
     // The supervisor waits for Ready until its deadline + slack and only then sends ResumeAfterAbort; giving
     // up at deadline + slack too would race that message (docs/protocol.md §4 says one slack; a second one is needed).
@@ -226,8 +235,7 @@ export class IncumbentSession {
     } catch (error) {
       // [beyond] A drain that throws may have stopped accepting half-way: resume before giving up.
       ctx.logger.error({ handoffId: id, err: error }, 'drain failed; resuming');
-      this.#state = { phase: 'idle' };
-      await this.#callResume(id, 'drain failed');
+      await this.#resumeThenIdle(id, 'drain failed');
       throw hookError('drain', error);
     }
     this.#state = { phase: 'drained', id, waitUntil };
@@ -256,8 +264,7 @@ export class IncumbentSession {
       const message = error instanceof Error ? error.message : String(error);
       ctx.logger.error({ handoffId: id, err: error }, 'seal failed; resuming');
       await this.#send({ type: 'SealFailed', handoffId: id, error: message, partialState: '' });
-      this.#state = { phase: 'idle' };
-      await this.#callResume(id, 'seal failed', true);
+      await this.#resumeThenIdle(id, 'seal failed', true);
       return;
     }
     // The flock is released only now, after seal() succeeded, and before SealComplete goes out: released
@@ -288,8 +295,7 @@ export class IncumbentSession {
       // serve loop's retry path calls resumeAfterAbort exactly once (docs/protocol.md §5.2).
       await this.#ctx.ownership.reclaim();
     }
-    this.#state = { phase: 'idle' };
-    await this.#callResume(id, reason, true);
+    await this.#resumeThenIdle(id, reason, true);
   }
 
   /** Calls the daemon's resumeAfterAbort. With `rethrow`, its failure ends the session; else it is logged. */

@@ -1,17 +1,18 @@
-// The incumbent: the control-socket server inside a serving daemon (docs/protocol.md §5.2). It owns the data-dir lock,
-// serves one supervisor session at a time, and after a session that ended mid-handoff puts the daemon back
-// into service (resume, or re-take the flock and resume) — or stops when the data now belongs to another.
+// The incumbent: the control-socket server inside a serving daemon (docs/protocol.md §5.2). It holds the
+// tenure (the data-dir lock and the control path), serves supervisor sessions — any number at once, but
+// only one of them in a handoff — and after a handoff's session ended mid-way puts the daemon back into
+// service (resume, or re-take the flock and resume), or stops when the data now belongs to another.
 
-import { statSync, unlinkSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import { bindControlSocket, checkPeer } from './control-socket.js';
 import type { Drainable } from './drainable.js';
-import { HandoffError, isHandoffError } from './errors.js';
+import { HandoffError } from './errors.js';
 import { HandoffEvent, HandoffEvents } from './events.js';
 import { IncumbentSession, type SessionEnd, type SessionOwnership } from './incumbent-session.js';
-import { DataDirLock } from './lock.js';
+import type { DataDirLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
 import { buildIdBytes, invalidOption, positiveInteger, timingOptions } from './options.js';
+import { Tenure } from './tenure.js';
 import { FramedConnection } from './wire.js';
 
 export interface IncumbentOptions {
@@ -35,7 +36,7 @@ export interface IncumbentOptions {
   readonly writeTimeoutMs?: number;
   /** Uids served besides our own and root. Default: none. */
   readonly allowedUids?: readonly number[];
-  /** Connections waiting for their session; more are closed at once. Default: 16. */
+  /** Control sessions at once (only one of them can be in a handoff); more are closed at once. Default: 16. */
   readonly maxQueuedConnections?: number;
   /** Where log lines go. Default: JSON lines on stderr (pino, synchronous). */
   readonly logger?: Logger;
@@ -69,19 +70,27 @@ function resolveOptions(options: IncumbentOptions): ResolvedOptions {
 /** How `serve` ended: a committed handoff (the daemon should finish and exit 0), or `close()` was called. */
 export type ServeOutcome = 'committed' | 'closed';
 
+/*
+ * Why several sessions at once, and not one at a time with the idle one yielding: a client that connects and
+ * idles (or heartbeats) must not keep every supervisor out, and a yield rule lets a late connection — a
+ * status probe accepted after its client gave up, a probe racing a trigger — knock a supervisor's session
+ * off between its HelloAck and its PrepareHandoff (measured: a handoff failed with EPIPE on HelloAck). Here a
+ * session only contends for the one thing that must be exclusive: the handoff itself.
+ */
 export class Incumbent {
   /** Handoff events (docs/protocol.md §9) as this incumbent sees them. */
   readonly events = new HandoffEvents();
   readonly controlPath: string;
-  #server: Server;
-  /** Inode of the socket file we put at controlPath, to tell whether the path still leads to us. */
-  #pathIno: number;
-  readonly #dataDir: string;
   readonly #options: ResolvedOptions;
-  #lock: DataDirLock | undefined;
-  #queue: Socket[] = [];
-  #wake: (() => void) | undefined;
-  #current: IncumbentSession | undefined;
+  readonly #tenure: Tenure;
+  readonly #sessions = new Set<IncumbentSession>();
+  /** Connections accepted before `serve` was called; they get their sessions then. */
+  readonly #early: Socket[] = [];
+  /** The session in a handoff (past PrepareHandoff), or whose end is being recovered from. */
+  #owner: IncumbentSession | undefined;
+  #drainable: Drainable | undefined;
+  #recovering: Promise<void> | undefined;
+  #finish: { resolve(outcome: ServeOutcome): void; reject(error: unknown): void } | undefined;
   #serving = false;
   #closed = false;
 
@@ -101,97 +110,46 @@ export class Incumbent {
   /** @internal Use `Incumbent.bindColdStart` or the successor's `announceAndBind`. */
   constructor(server: Server, controlPath: string, lock: DataDirLock, options: ResolvedOptions) {
     this.controlPath = controlPath;
-    this.#lock = lock;
-    this.#dataDir = lock.dataDir;
     this.#options = options;
-    this.#server = server;
-    this.#pathIno = this.#adopt(server);
-  }
-
-  #adopt(server: Server): number {
-    server.on('connection', this.#onConnection);
-    server.on('error', (error) =>
-      this.#options.logger.error({ err: error, controlPath: this.controlPath }, 'control socket error'),
-    );
-    return statSync(this.controlPath).ino;
+    this.#tenure = new Tenure(server, controlPath, lock, {
+      logger: options.logger,
+      resumeFlockPollMs: options.resumeFlockPollMs,
+      onConnection: this.#onConnection,
+    });
   }
 
   /**
-   * After a rollback past our seal, makes sure the control path leads to us again. A successor binds the
-   * path right after sending Ready; if the supervisor then rolls back (a failed health or revision gate),
-   * the path points at the dead successor's socket. Whoever holds the flock must own the control path, or
-   * the next handoff could not reach the serving instance.
+   * Serves supervisor sessions until a handoff commits ('committed': finish in-flight reads and exit 0) or
+   * `close()` is called ('closed'). Rejects only when a handoff's session ended after our seal and the
+   * data-dir lock could not be re-taken within resumeFlockTimeoutMs: another process legitimately owns the
+   * data now, and this daemon must stop.
    */
-  async #reclaimControlPath(): Promise<void> {
-    let current: number | undefined;
-    try {
-      current = statSync(this.controlPath).ino;
-    } catch {
-      current = undefined;
-    }
-    if (current === this.#pathIno) return;
-    const server = await bindControlSocket(this.controlPath);
-    const previous = this.#server;
-    this.#server = server;
-    this.#pathIno = this.#adopt(server);
-    // Closing a listener leaves connections it already accepted (the current session) untouched.
-    previous.close();
-    this.#options.logger.warn(
-      { controlPath: this.controlPath },
-      're-claimed the control path after a rollback',
-    );
-  }
-
-  /**
-   * Serves supervisor sessions, one at a time, until a handoff commits ('committed': finish in-flight
-   * reads and exit 0) or `close()` is called ('closed'). Rejects only when a session ended after our seal
-   * and the data-dir lock could not be re-taken within resumeFlockTimeoutMs: another process legitimately
-   * owns the data now, and this daemon must stop.
-   */
-  async serve(drainable: Drainable): Promise<ServeOutcome> {
-    if (this.#serving) throw new HandoffError('Protocol', 'Incumbent.serve() was already called');
+  serve(drainable: Drainable): Promise<ServeOutcome> {
+    if (this.#serving)
+      return Promise.reject(new HandoffError('Protocol', 'Incumbent.serve() was already called'));
     this.#serving = true;
-    try {
-      for (;;) {
-        const socket = await this.#nextConnection();
-        if (!socket) return 'closed';
-        const end = await this.#runSession(socket, drainable);
-        if (end.kind === 'committed') return 'committed';
-        await this.#afterSession(end, drainable);
-      }
-    } finally {
-      this.#shutdown();
-    }
+    this.#drainable = drainable;
+    const outcome = new Promise<ServeOutcome>((resolve, reject) => {
+      this.#finish = { resolve, reject };
+    });
+    if (this.#closed) this.#settle('closed');
+    for (const socket of this.#early.splice(0)) this.#startSession(socket);
+    return outcome;
   }
 
   /**
-   * Stops accepting sessions and ends the one in progress; `serve` resolves 'closed'. Removes the control
-   * socket file if the path still leads to our socket (a successor's socket there is left alone).
-   * Idempotent.
+   * Stops accepting sessions and ends those in progress; `serve` resolves 'closed' (after putting the daemon
+   * back into service if a handoff was under way). Removes the control socket file if the path still leads
+   * to our socket (a successor's socket there is left alone). Idempotent.
    */
   close(): void {
-    const wasClosed = this.#closed;
+    if (this.#closed) return;
     this.#closed = true;
-    this.#current?.end();
-    this.#shutdown();
-    this.#wake?.();
-    if (!wasClosed) this.#removeControlPath();
-  }
-
-  /** Unlinks the control path if it is still our socket file. */
-  #removeControlPath(): void {
-    try {
-      // stat → unlink is not atomic, but nobody else binds this path while we hold the data-dir lock
-      // outside a handoff: a successor binds it only after our seal, and close() is for a stop.
-      if (this.holdsLock && statSync(this.controlPath).ino === this.#pathIno) unlinkSync(this.controlPath);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
-        this.#options.logger.warn(
-          { err: error, controlPath: this.controlPath },
-          'could not remove the control socket',
-        );
-      }
-    }
+    this.#tenure.closeServer();
+    for (const socket of this.#early.splice(0)) socket.destroy();
+    for (const session of this.#sessions) session.end();
+    this.#tenure.removeControlPath();
+    this.#settleClosedWhenIdle();
   }
 
   /**
@@ -200,121 +158,12 @@ export class Incumbent {
    */
   releaseLock(): void {
     if (this.#serving && !this.#closed) throw new HandoffError('Protocol', 'releaseLock() while serving');
-    this.#lock?.release();
-    this.#lock = undefined;
+    this.#tenure.releaseLock();
   }
 
   /** True while this incumbent holds the data-dir lock (false between a seal and a resume). */
   get holdsLock(): boolean {
-    return this.#lock?.held ?? false;
-  }
-
-  async #runSession(socket: Socket, drainable: Drainable): Promise<SessionEnd> {
-    const { logger } = this.#options;
-    const conn = new FramedConnection(socket, {
-      writeTimeoutMs: this.#options.writeTimeoutMs,
-      peer: `supervisor on ${this.controlPath}`,
-    });
-    socket.resume();
-    const session = new IncumbentSession({
-      conn,
-      drainable,
-      ownership: this.#sessionOwnership(),
-      timing: this.#options,
-      buildId: this.#options.buildId,
-      events: this.events,
-      logger,
-    });
-    this.#current = session;
-    // A connection that queued while the previous session ran may find this one idle already.
-    if (this.#queue.length > 0) session.yieldIfIdle();
-    try {
-      return await session.run();
-    } finally {
-      this.#current = undefined;
-      conn.destroy();
-    }
-  }
-
-  /** docs/protocol.md §5.2 step 3: put the daemon back into service after a session that did not commit. */
-  async #afterSession(end: Extract<SessionEnd, { kind: 'ended' }>, drainable: Drainable): Promise<void> {
-    const { logger } = this.#options;
-    if (end.yielded) logger.info({}, 'an idle control session yielded to a newer connection');
-    if (end.error)
-      logger.warn({ err: end.error, phase: end.phase, handoffId: end.handoffId }, 'session ended');
-    if (end.phase === 'drained') {
-      await this.#resumeLogged(drainable, end.handoffId, 'session ended after drain');
-    } else if (end.phase === 'sealed') {
-      // We released the flock at seal (unless a Resume re-took it before the session broke). If we can take
-      // it back, nobody else began: resume. If not, the successor took it legitimately (it got Begin): the
-      // data is its now, and we must stop.
-      if (!this.holdsLock) this.#lock = await this.#retakeLock();
-      await this.#reclaimControlPathLogged();
-      await this.#resumeLogged(drainable, end.handoffId, 'session ended after seal');
-    }
-  }
-
-  /**
-   * Retries the flock for resumeFlockTimeoutMs. `LockHeld` throughout means a successor owns the data now;
-   * any other failure (the lock file cannot be opened) is retried the same way, and thrown at the end: a
-   * daemon that cannot prove it holds the lock must not write.
-   */
-  async #retakeLock(): Promise<DataDirLock> {
-    const { resumeFlockTimeoutMs, resumeFlockPollMs, logger } = this.#options;
-    const giveUpAt = Date.now() + resumeFlockTimeoutMs;
-    for (;;) {
-      try {
-        return await DataDirLock.acquire(this.#dataDir, { logger });
-      } catch (error) {
-        if (Date.now() >= giveUpAt) {
-          const message = isHandoffError(error, 'LockHeld')
-            ? 'the data dir belongs to another process now'
-            : 'cannot re-take the data-dir lock';
-          logger.error({ err: error, dataDir: this.#dataDir }, message);
-          throw error;
-        }
-      }
-      await new Promise((resolve) => setTimeout(resolve, resumeFlockPollMs));
-    }
-  }
-
-  /** The flock holder owns the control path; failing to re-claim it costs the next handoff, not service. */
-  async #reclaimControlPathLogged(): Promise<void> {
-    try {
-      await this.#reclaimControlPath();
-    } catch (error) {
-      this.#options.logger.error(
-        { err: error, controlPath: this.controlPath },
-        'could not re-claim the control path; serving on, but a handoff cannot reach this daemon',
-      );
-    }
-  }
-
-  async #resumeLogged(drainable: Drainable, handoffId: string | undefined, reason: string): Promise<void> {
-    const { logger } = this.#options;
-    try {
-      await drainable.resumeAfterAbort();
-      this.events.emit(HandoffEvent.RESUME, { handoffId, reason });
-      logger.info({ event: HandoffEvent.RESUME, handoffId, reason }, 'resumed');
-    } catch (error) {
-      logger.error({ err: error, handoffId, reason }, 'resumeAfterAbort failed');
-    }
-  }
-
-  #sessionOwnership(): SessionOwnership {
-    return {
-      releaseLock: () => {
-        this.#lock?.release();
-        this.#lock = undefined;
-      },
-      reclaim: async () => {
-        // Taken once, no retry (docs/protocol.md): LockHeld ends the session still sealed, and the serve
-        // loop's retry path decides. Kept only once taken, so a later retry never trips over our own lock.
-        if (!this.holdsLock)
-          this.#lock = await DataDirLock.acquire(this.#dataDir, { logger: this.#options.logger });
-        await this.#reclaimControlPathLogged();
-      },
-    };
+    return this.#tenure.holdsLock;
   }
 
   #onConnection = (socket: Socket): void => {
@@ -326,37 +175,112 @@ export class Incumbent {
       socket.destroy();
       return;
     }
-    if (this.#closed || this.#queue.length >= maxQueuedConnections) {
-      logger.warn({ controlPath: this.controlPath }, 'control connection dropped: too many waiting');
+    if (this.#closed || this.#sessions.size + this.#early.length >= maxQueuedConnections) {
+      logger.warn({ controlPath: this.controlPath }, 'control connection dropped: too many sessions');
       socket.destroy();
       return;
     }
-    socket.on('error', () => {}); // a queued peer that resets must not crash us; its session reports it
-    this.#queue.push(socket);
-    // A session that has not begun a handoff yields: one idle client must not block every supervisor.
-    this.#current?.yieldIfIdle();
-    this.#wake?.();
+    socket.on('error', () => {}); // a peer that resets must not crash us; its session reports it
+    if (this.#serving) this.#startSession(socket);
+    else this.#early.push(socket);
   };
 
-  async #nextConnection(): Promise<Socket | undefined> {
-    for (;;) {
-      if (this.#closed) return undefined;
-      const next = this.#queue.shift();
-      if (next) {
-        if (!next.destroyed) return next;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
+  #startSession(socket: Socket): void {
+    if (socket.destroyed) return;
+    const conn = new FramedConnection(socket, {
+      writeTimeoutMs: this.#options.writeTimeoutMs,
+      peer: `supervisor on ${this.controlPath}`,
+    });
+    // Accepted paused (pauseOnConnect): nothing is read before the session's framed reader is in place.
+    socket.resume();
+    const session: IncumbentSession = new IncumbentSession({
+      conn,
+      drainable: this.#drainable!,
+      ownership: this.#ownership(() => session),
+      timing: this.#options,
+      buildId: this.#options.buildId,
+      events: this.events,
+      logger: this.#options.logger,
+    });
+    this.#sessions.add(session);
+    void session.run().then((end) => {
+      conn.destroy();
+      this.#sessions.delete(session);
+      this.#sessionEnded(session, end);
+    });
+  }
+
+  #sessionEnded(session: IncumbentSession, end: SessionEnd): void {
+    if (end.kind === 'committed') {
+      // The data and the control path belong to the successor now: end every other session.
+      for (const other of this.#sessions) other.end();
+      this.#tenure.closeServer();
+      this.#settle('committed');
+      return;
+    }
+    const { logger } = this.#options;
+    if (end.error)
+      logger.warn({ err: end.error, phase: end.phase, handoffId: end.handoffId }, 'session ended');
+    if (this.#owner !== session) return;
+    if (end.phase === 'idle') {
+      this.#owner = undefined;
+      return;
+    }
+    // The owner stays set while we recover, so no other session can begin a handoff meanwhile.
+    this.#recovering = this.#recover(end)
+      .catch((error: unknown) => this.#settle(error))
+      .finally(() => {
+        this.#owner = undefined;
+        this.#recovering = undefined;
+        this.#settleClosedWhenIdle();
       });
-      this.#wake = undefined;
+  }
+
+  /** docs/protocol.md §5.2 step 3: put the daemon back into service after a handoff's session broke off. */
+  async #recover(end: Extract<SessionEnd, { kind: 'ended' }>): Promise<void> {
+    // Sealed: we released the flock (unless a Resume took it back before the session broke). If we can take
+    // it back, nobody else began: resume. If not, the successor took it legitimately (it got Begin): the data
+    // is its now, and we must stop (the rejection reaches serve).
+    if (end.phase === 'sealed') await this.#tenure.reclaim(this.#options.resumeFlockTimeoutMs);
+    const reason = `session ended after ${end.phase === 'sealed' ? 'seal' : 'drain'}`;
+    try {
+      await this.#drainable!.resumeAfterAbort();
+      this.events.emit(HandoffEvent.RESUME, { handoffId: end.handoffId, reason });
+      this.#options.logger.info({ event: HandoffEvent.RESUME, handoffId: end.handoffId, reason }, 'resumed');
+    } catch (error) {
+      this.#options.logger.error({ err: error, handoffId: end.handoffId, reason }, 'resumeAfterAbort failed');
     }
   }
 
-  #shutdown(): void {
-    this.#closed = true;
-    this.#server.close();
-    for (const socket of this.#queue.splice(0)) socket.destroy();
+  #ownership(session: () => IncumbentSession): SessionOwnership {
+    return {
+      beginHandoff: () => {
+        if (this.#owner !== undefined && this.#owner !== session()) return false;
+        this.#owner = session();
+        return true;
+      },
+      endHandoff: () => {
+        if (this.#owner === session()) this.#owner = undefined;
+      },
+      releaseLock: () => this.#tenure.releaseLock(),
+      // Taken once, no retry (docs/protocol.md §5.2): LockHeld ends the session still sealed, and the
+      // recovery after it retries.
+      reclaim: () => this.#tenure.reclaim(0),
+    };
+  }
+
+  #settleClosedWhenIdle(): void {
+    if (this.#closed && !this.#recovering) this.#settle('closed');
+  }
+
+  #settle(outcome: ServeOutcome | unknown): void {
+    const finish = this.#finish;
+    if (!finish) return;
+    this.#finish = undefined;
+    this.#tenure.closeServer();
+    for (const session of this.#sessions) session.end();
+    if (outcome === 'committed' || outcome === 'closed') finish.resolve(outcome);
+    else finish.reject(outcome);
   }
 }
 

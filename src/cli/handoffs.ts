@@ -212,6 +212,9 @@ export class Handoffs {
     const build = binary === undefined ? this.#keeper.build : { ...this.#keeper.build, command: binary };
     this.#log.warn({ binary: build.command }, 'cold-starting a build on request after restarts gave up');
     await this.#keeper.revive(build);
+    if (!this.#keeper.current) {
+      throw new HandoffError('Aborted', `${build.command} did not come up either; see the supervisor's log`);
+    }
     return 'revived';
   }
 

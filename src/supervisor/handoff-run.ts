@@ -64,6 +64,8 @@ export class HandoffRun {
   #spawned: SpawnedInstance | undefined;
   #journalPhase: JournalPhase | undefined;
   readonly #signal: AbortSignal | undefined;
+  /** Set when the guard is disarmed for the commit: from then on nothing interrupts the handoff. */
+  #committing = false;
 
   constructor(options: Resolved, spec: ResolvedSpec, events: HandoffEvents, signal?: AbortSignal) {
     this.#opt = options;
@@ -91,7 +93,7 @@ export class HandoffRun {
     } catch (error) {
       // Interrupted (the supervisor is stopping) before Ready: whatever step noticed it, the old build keeps
       // serving (it recovers by itself when its connection drops) and the new one is dead.
-      if (signal?.aborted && this.#guard?.armed !== false) {
+      if (signal?.aborted && !this.#committing) {
         return await this.#aborted(`interrupted: ${abortText(signal)}`);
       }
       throw error;
@@ -111,7 +113,7 @@ export class HandoffRun {
    * has committed, and the caller stops whichever build serves.
    */
   #interrupt(): void {
-    if (this.#guard && !this.#guard.armed) return;
+    if (this.#committing) return;
     const error = new HandoffError('Aborted', `handoff interrupted: ${abortText(this.#signal!)}`, {
       reason: abortText(this.#signal!),
     });
@@ -178,7 +180,16 @@ export class HandoffRun {
     crashHere(CrashPoint.S_AFTER_PREPARE_SENT);
     const drained = await withHeartbeatsTo(n, this.#nVersion, opt.heartbeatIntervalMs, () =>
       readPhase(o, drainGraceMs + opt.wireSlackMs, 'Drained', (m) => m.type === 'Drained', opt),
-    );
+    ).catch((error: unknown) => {
+      if (!o.closedByPeer) throw error;
+      throw new HandoffError(
+        'Protocol',
+        `the incumbent ended the session after PrepareHandoff: another handoff is in progress on it (another ` +
+          'supervisor?), or its drain failed; see its log',
+        {},
+        { cause: error },
+      );
+    });
     this.report.phases.drainMs = this.#clock.lap();
     if (drained.type === 'Drained') {
       const { openConnsRemaining, acceptClosed } = drained;
@@ -294,6 +305,7 @@ export class HandoffRun {
     this.#progress('ready');
 
     // 9. Disarm the guard first: from here N is the service and must survive whatever happens to O.
+    this.#committing = true;
     this.#guard!.disarm();
     this.#emit(HandoffEvent.COMMIT, { handoffId: id, totalMs: this.#clock.total() });
     try {

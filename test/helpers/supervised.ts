@@ -3,7 +3,7 @@
 // and waits until the daemon answers on its control socket. Also what the kernel says about the listener.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -15,6 +15,8 @@ import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+/** tsx's loader by URL, so a child runs TypeScript from any working directory. */
+const TSX = import.meta.resolve('tsx');
 export const KV = fileURLToPath(new URL('../../examples/kv/daemon.ts', import.meta.url));
 export const FIXTURE_DAEMON = fileURLToPath(new URL('../process/fixtures/daemon.ts', import.meta.url));
 
@@ -147,7 +149,7 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
 
 /** Runs `handoff <args>` (the CLI under tsx) as a child of the test. */
 export function runCli(t: TestContext, args: readonly string[], cwd: string = REPO_ROOT): Child {
-  return spawnChild(t, process.execPath, ['--import', 'tsx', CLI, ...args], { cwd });
+  return spawnChild(t, process.execPath, ['--import', TSX, CLI, ...args], { cwd });
 }
 
 /** The pids in marker file `name` of `markers` (one line per event), in order. */
@@ -192,4 +194,24 @@ export function askPid(port: number, timeoutMs = 10_000): Promise<number> {
       resolve(Number(data.trim()));
     });
   });
+}
+
+/**
+ * Writes an executable "build" at `<dir>/<name>`: it runs node with the configured arguments (which name the
+ * daemon) and `env` on top, so one handoff can start a build that behaves differently from the rest.
+ */
+export function buildScript(dir: string, name: string, env: Readonly<Record<string, string>> = {}): string {
+  const path = join(dir, name);
+  const assignments = Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+  writeFileSync(path, `#!/bin/sh\nexec env ${assignments.join(' ')} "${process.execPath}" "$@"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/** Whether process `pid` has a handler installed for signal number `signo` (SigCgt in /proc/<pid>/status). */
+export function catchesSignal(pid: number, signo: number): boolean {
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('SigCgt:'));
+  return line !== undefined && ((BigInt(`0x${line.split(/\s+/)[1]}`) >> BigInt(signo - 1)) & 1n) === 1n;
 }

@@ -8,14 +8,15 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 
 /**
- * Mounts a fresh tmpfs of `sizeKb` at a new temp directory and returns its path, or undefined after marking
+ * Mounts a fresh tmpfs of `sizeKb` (and at most `maxInodes` files) at a new temp directory and returns its path, or undefined after marking
  * the test skipped when mounting is not permitted here. The mount is detached lazily (`umount -l`) when the
  * test ends, so processes still holding files on it do not keep it busy.
  */
-export function tmpfs(t: TestContext, sizeKb: number): string | undefined {
+export function tmpfs(t: TestContext, sizeKb: number, maxInodes?: number): string | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'handoff-tmpfs-'));
+  const inodes = maxInodes === undefined ? '' : `,nr_inodes=${maxInodes}`;
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k,mode=0700`, 'tmpfs', dir], {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${sizeKb}k,mode=0700${inodes}`, 'tmpfs', dir], {
       stdio: 'pipe',
     });
   } catch (error) {
@@ -45,7 +46,27 @@ export function fillFilesystem(dir: string): number {
   return written;
 }
 
+/** Creates empty files in `dir` until its filesystem has no inode left (ENOSPC); returns how many. */
+export function fillInodes(dir: string): number {
+  let created = 0;
+  try {
+    for (;;) {
+      closeSync(openSync(join(dir, `inode-${created}`), 'wx'));
+      created++;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+  }
+  return created;
+}
+
 /** Remounts the tmpfs at `dir` read-only (EROFS for every write from now on). */
 export function remountReadOnly(dir: string): void {
-  execFileSync('mount', ['-o', 'remount,ro', dir], { stdio: 'pipe' });
+  try {
+    execFileSync('mount', ['-o', 'remount,ro', dir], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(
+      `cannot remount ${dir} read-only: ${String((error as { stderr?: unknown }).stderr).trim()}`,
+    );
+  }
 }
