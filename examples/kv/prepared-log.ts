@@ -7,7 +7,8 @@ import { constants, type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ioError } from '../../src/errors.js';
 import { decodeRecord, SEAL_RECORD_BYTES } from './log-format.js';
-import { emptyLogState, type LogState, replayLog } from './replay.js';
+import { emptyLogState, type LogState, type ReplayReport, replayLog } from './replay.js';
+import { StoreError } from './store-error.js';
 
 export const LOG_FILE = 'kv.log';
 
@@ -80,6 +81,60 @@ export class PreparedLog {
   }
 }
 
+/** What `replayFrom` replayed, and what of a prepared prefix it could use. */
+export interface ReplayedFrom {
+  readonly state: LogState;
+  readonly replayed: ReplayReport;
+  /** The prepared prefix's length, when it was used; 0 otherwise. */
+  readonly preparedBytes: number;
+  /** Why a given prepared prefix was not used. */
+  readonly preparedUnused?: string;
+}
+
+/**
+ * Replays the log open as `fh` for `Store.open`: only the tail after a prepared prefix when the prefix is
+ * proven unchanged (or `prefixTrusted`: the caller held the lock since prepare), otherwise all of it. A
+ * prefix that turns out stale costs a full replay, never a wrong index.
+ */
+export async function replayFrom(
+  fh: FileHandle,
+  path: string,
+  options: { prepared?: PreparedLog; prefixTrusted?: boolean; maxKeys: number },
+): Promise<ReplayedFrom> {
+  let preparedUnused: string | undefined;
+  if (options.prepared) {
+    const stat = await statOf(fh, path);
+    const taken = options.prepared.take(path, stat);
+    if (typeof taken === 'string') {
+      preparedUnused = taken;
+    } else {
+      const preparedBytes = taken.goodBytes;
+      try {
+        const replayed = await replayLog(fh, path, taken, stat.size);
+        const unproven = options.prefixTrusted ? undefined : await prefixUnproven(fh, taken, replayed.seals);
+        if (unproven === undefined) return { state: taken, replayed, preparedBytes };
+        preparedUnused = unproven;
+      } catch (error) {
+        // A footer in the tail that does not match the prepared prefix says the prefix changed, not that
+        // the log is damaged: the full replay below tells which.
+        if (!(error instanceof StoreError && error.code === 'Corrupt')) throw error;
+        preparedUnused = `the tail does not continue the prepared prefix (${error.message})`;
+      }
+    }
+  }
+  const state = emptyLogState(options.maxKeys);
+  const replayed = await replayLog(fh, path, state);
+  return { state, replayed, preparedBytes: 0, ...(preparedUnused !== undefined && { preparedUnused }) };
+}
+
+async function statOf(fh: FileHandle, path: string): Promise<Stats> {
+  try {
+    return await fh.stat();
+  } catch (error) {
+    throw ioError(`cannot stat ${path}`, error, { path });
+  }
+}
+
 /**
  * Is the prefix a store went on from still the log's prefix? Every seal footer holds the SHA-256 of all
  * bytes before it, as the instance that wrote it saw them; the state's hash covers the prefix as prepare
@@ -88,7 +143,7 @@ export class PreparedLog {
  * the prefix must end with one (the writer sealed before prepare and wrote nothing after), still there.
  * Undefined when proven; otherwise why not.
  */
-export async function prefixUnproven(
+async function prefixUnproven(
   fh: FileHandle,
   state: LogState,
   tailSeals: number,

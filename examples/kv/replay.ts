@@ -59,16 +59,17 @@ const CHUNK_BYTES = Math.max(1 << 20, MAX_RECORD_BYTES);
 const EMPTY = Buffer.alloc(0);
 
 /**
- * Replays `fh` from `state.goodBytes` (the start, for a new state) up to the file's current size, into
- * `state`. It only reads. Throws `Corrupt` for what no crash can explain (a foreign file, a broken
+ * Replays `fh` from `state.goodBytes` (the start, for a new state) up to the file's current size (or
+ * `knownFileBytes`, from a stat the caller just made), into `state`. It only reads. Throws `Corrupt` for what no crash can explain (a foreign file, a broken
  * sequence, a footer that does not match, bad bytes far from the end) and `TooManyKeys`.
  */
 export async function replayLog(
   fh: FileHandle,
   path: string,
   state: LogState = emptyLogState(),
+  knownFileBytes?: number,
 ): Promise<ReplayReport> {
-  const fileBytes = (await fh.stat()).size;
+  const fileBytes = knownFileBytes ?? (await fh.stat()).size;
   let pos = state.goodBytes;
   if (pos === 0) {
     const head = await readAt(fh, 0, Math.min(fileBytes, MAGIC.length));

@@ -16,8 +16,8 @@ import {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
 } from './log-format.js';
-import { LOG_FILE, type PreparedLog, prefixUnproven } from './prepared-log.js';
-import { emptyLogState, type LogState, type ReplayReport, replayLog, tooManyKeys } from './replay.js';
+import { LOG_FILE, type PreparedLog, replayFrom } from './prepared-log.js';
+import { tooManyKeys } from './replay.js';
 import { StoreError } from './store-error.js';
 
 export { LOG_FILE, PreparedLog } from './prepared-log.js';
@@ -131,9 +131,15 @@ export class Store {
     }
     const path = join(dataDir, LOG_FILE);
     let fh: FileHandle;
+    const openLog = () => open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
     try {
-      await mkdir(dataDir, { recursive: true });
-      fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+      // The data dir almost always exists (the lock file is in it): create it only when the open says so,
+      // one file-system round trip fewer on a successor's path after Begin, where nobody accepts.
+      fh = await openLog().catch(async (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error;
+        await mkdir(dataDir, { recursive: true });
+        return openLog();
+      });
     } catch (error) {
       throw ioError(`cannot open ${path}`, error, { path });
     }
@@ -186,7 +192,7 @@ export class Store {
       const message = `value of ${value.length} bytes exceeds ${this.maxValueBytes}`;
       return Promise.reject(new StoreError('TooLarge', message));
     }
-    // Counted before the put is indexed (its batch may still be in the air), so the Map never outgrows V8.
+    // Counted before the put is indexed (its batch may still be in the air): the index never passes maxKeys.
     const index = this.#index;
     if (index.size + this.#unindexed >= index.maxKeys && !index.has(key)) {
       return Promise.reject(tooManyKeys(this.path, index.maxKeys));
@@ -285,7 +291,10 @@ export class Store {
     repair: boolean,
     options: Pick<StoreOptions, 'prepared' | 'prefixTrusted'> = {},
   ): Promise<OpenReport> {
-    const { state, replayed, preparedBytes, preparedUnused } = await this.#replay(fh, options);
+    const { state, replayed, preparedBytes, preparedUnused } = await replayFrom(fh, this.path, {
+      ...options,
+      maxKeys: this.#index.maxKeys,
+    });
     let truncatedBytes = 0;
     if (replayed.tailReason !== undefined) {
       if (!repair) {
@@ -320,47 +329,6 @@ export class Store {
       replayedRecords: replayed.records,
       ...(preparedUnused !== undefined && { preparedUnused }),
     };
-  }
-
-  /**
-   * The replay itself: the tail after a prepared prefix when the prefix is proven unchanged (or trusted),
-   * otherwise the whole log. A prefix that turns out stale costs a full replay, never a wrong index.
-   */
-  async #replay(
-    fh: FileHandle,
-    { prepared, prefixTrusted = false }: Pick<StoreOptions, 'prepared' | 'prefixTrusted'>,
-  ): Promise<{ state: LogState; replayed: ReplayReport; preparedBytes: number; preparedUnused?: string }> {
-    let preparedUnused: string | undefined;
-    if (prepared) {
-      const taken = prepared.take(this.path, await this.#stat(fh));
-      if (typeof taken === 'string') {
-        preparedUnused = taken;
-      } else {
-        const preparedBytes = taken.goodBytes;
-        try {
-          const replayed = await replayLog(fh, this.path, taken);
-          const unproven = prefixTrusted ? undefined : await prefixUnproven(fh, taken, replayed.seals);
-          if (unproven === undefined) return { state: taken, replayed, preparedBytes };
-          preparedUnused = unproven;
-        } catch (error) {
-          // A footer in the tail that does not match the prepared prefix says the prefix changed, not
-          // that the log is damaged: the full replay below tells which.
-          if (!(error instanceof StoreError && error.code === 'Corrupt')) throw error;
-          preparedUnused = `the tail does not continue the prepared prefix (${error.message})`;
-        }
-      }
-    }
-    const state = emptyLogState(this.#index.maxKeys);
-    const replayed = await replayLog(fh, this.path, state);
-    return { state, replayed, preparedBytes: 0, ...(preparedUnused !== undefined && { preparedUnused }) };
-  }
-
-  async #stat(fh: FileHandle) {
-    try {
-      return await fh.stat();
-    } catch (error) {
-      throw ioError(`cannot stat ${this.path}`, error, { path: this.path });
-    }
   }
 
   /** The group-commit loop: one write + one fdatasync per batch; runs while puts are queued. */
