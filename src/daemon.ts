@@ -210,6 +210,12 @@ async function startUp<Prepared>(
     lock = await DataDirLock.acquire(options.dataDir, { logger });
     step.name = 'start';
     app = withBacklogRestored(await options.start(context(begun), prepared), role.listeners, logger);
+    // One turn of the event loop before announcing: `start` listens, but the connections that waited in the
+    // accept queue through the handoff are accepted only when the loop next polls, and everything up to the
+    // control-socket bind below runs without polling. Measured on the kv example (12 handoffs each way,
+    // interleaved, load average ~10): the accept gap's median fell from 105–116 ms to 79–94 ms. Serving
+    // before Ready is safe: this process holds the lock and the old one has sealed.
+    await new Promise((resolve) => setImmediate(resolve));
     step.name = 'announce';
     heartbeats.stop();
     const readiness = (await app.readiness?.()) ?? {
