@@ -101,9 +101,14 @@ export function createKvApp(options: KvAppOptions): KvApp {
     },
     seal: () => store.seal(),
     async resumeAfterAbort() {
-      // Writers before accept: a request accepted first would be refused with 503 for nothing.
-      await store.reopen();
-      await drainer.resume();
+      // Writers before accept: a request accepted first would be refused with 503 for nothing. But accept
+      // again even when the store cannot reopen (a failed disk): reads still work, writes get an error, and
+      // the service is not left with nobody accepting.
+      try {
+        await store.reopen();
+      } finally {
+        await drainer.resume();
+      }
     },
     async snapshotState() {
       const lastRevisionPerShard = [BigInt(store.revision)];

@@ -2,7 +2,7 @@
 // a connection or an acknowledged write. Everything handoff-specific is the runDaemon call below.
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
-//                                   [--fail-at-start]
+//                                   [--fail-at-start] [--hang-at-start]
 //
 // Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
 
@@ -19,6 +19,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     'build-id': { type: 'string', default: `kv-${process.env.npm_package_version ?? 'dev'}` },
     'fail-at-start': { type: 'boolean', default: false },
+    'hang-at-start': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -38,6 +39,10 @@ await runDaemon({
   buildId,
   logger,
   async start(context) {
+    if (values['hang-at-start']) {
+      // A build that never comes up (for the soak): the handoff's ready budget rolls it back.
+      await new Promise(() => setInterval(() => {}, 60_000));
+    }
     if (values['fail-at-start']) {
       // A broken build, for the demo: it dies before it could serve, and the handoff rolls back.
       throw new Error('this build is broken on purpose (--fail-at-start)');
