@@ -2,6 +2,8 @@
 
 export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
 export { type DaemonApp, type DaemonContext, type RunDaemonOptions, runDaemon } from './daemon.js';
+export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions, type HttpServer } from './drain/http.js';
+export { HttpsDrain } from './drain/https.js';
 export type {
   Drainable,
   DrainContext,
@@ -24,7 +26,6 @@ export {
   HandoffEvents,
   HandoffMetric,
 } from './events.js';
-export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions } from './http.js';
 export { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 export { InheritedListeners, type ListenerHandle } from './inherited-listeners.js';
 export { DataDirLock } from './lock.js';
