@@ -3,7 +3,16 @@
 export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
 export { type DaemonApp, type DaemonContext, type RunDaemonOptions, runDaemon } from './daemon.js';
 export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions, type HttpServer } from './drain/http.js';
+export { Http2Drain, type Http2DrainOptions } from './drain/http2.js';
 export { HttpsDrain } from './drain/https.js';
+export { DRAIN_DEFAULTS, type ListenerOptions, type QuietOptions } from './drain/options.js';
+export { TcpDrain, type TcpDrainOptions } from './drain/tcp.js';
+export {
+  WebSocketDrain,
+  type WebSocketDrainOptions,
+  type WebSocketLike,
+  type WebSocketServerLike,
+} from './drain/websocket.js';
 export type {
   Drainable,
   DrainContext,
