@@ -22,10 +22,8 @@ import {
   TcpDrain,
   WebSocketDrain,
 } from '../../src/index.js';
+import { SERVER_KINDS, type ServerKind } from './daemon-kinds.js';
 import { readTestCert } from './tls-cert.js';
-
-export const SERVER_KINDS = ['https', 'h2', 'h2c', 'ws', 'tcp'] as const;
-export type ServerKind = (typeof SERVER_KINDS)[number];
 
 const { values } = parseArgs({
   options: {
