@@ -2,6 +2,7 @@
 // idle connections closed after a quiet period, and TLS handshakes in progress allowed to finish first.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type net from 'node:net';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import { QuietTimer } from './quiet-timer.js';
@@ -31,7 +32,7 @@ export class Http1Connections implements ConnectionGroup {
   /** The sockets requests arrive on (the TLS ones on https), once usable. */
   readonly #conns = new Map<Socket, Conn>();
 
-  constructor(server: tls.Server | import('node:net').Server, core: ServerDrain, quietMs: number) {
+  constructor(server: tls.Server | net.Server, core: ServerDrain, quietMs: number) {
     this.#core = core;
     this.#quietMs = quietMs;
     server.on('connection', (socket: Socket) => this.#onTransport(socket));

@@ -1,6 +1,7 @@
 // `handoff run` (the CLI from source, under tsx) supervising a daemon from source, for process tests: a
 // temp dir with the config, the supervisor killed by group and its daemons swept when the test ends.
 
+import { randomUUID } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
@@ -25,15 +26,18 @@ export interface SupervisedDaemon {
 
 /**
  * Starts `handoff run` on a listener `http` at 127.0.0.1:0 with `node --import tsx <script> <args>
- * --data-dir D --control-socket C` as the daemon, and waits until the daemon serves. `dir` is a fresh temp
- * dir unless given (its files are removed with it).
+ * --data-dir D --control-socket C` as the daemon, in a fresh temp dir, and waits until the daemon serves.
  */
 export async function superviseDaemon(
   t: TestContext,
   script: string,
   args: readonly string[],
-  dir = tempDir(t, 'handoff-servers-'),
 ): Promise<SupervisedDaemon> {
+  // Registered before the temp dir, so it runs first (after-hooks run in order): every process of this
+  // test (the supervisor and the daemons, in groups of their own) is dead before the dir is removed.
+  const marker = `HANDOFF_SERVERS_TEST=${randomUUID()}`;
+  sweepAfter(t, marker);
+  const dir = tempDir(t, 'handoff-servers-');
   const dataDir = join(dir, 'data');
   const control = join(dir, 'control.sock');
   const trigger = join(dir, 'trigger.sock');
@@ -51,15 +55,14 @@ export async function superviseDaemon(
       '[[listeners]]',
       'name = "http"',
       'addr = "127.0.0.1:0"',
-      '[env]',
-      `HANDOFF_SERVERS_TEST = "${dir}"`,
     ].join('\n'),
   );
+  // The daemons inherit the supervisor's environment, marker included.
+  const [name, value] = marker.split('=') as [string, string];
   const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
     cwd: REPO_ROOT,
+    env: { ...process.env, [name]: value },
   });
-  // The daemons run in their own process groups: sweep them after the supervisor is killed.
-  sweepAfter(t, `HANDOFF_SERVERS_TEST=${dir}`);
   const port = await waitFor(
     async () => {
       if (!existsSync(trigger)) return undefined;

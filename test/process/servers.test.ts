@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import type { ServerKind } from '../../bench/servers/daemon.js';
+import type { ServerKind } from '../../bench/servers/daemon-kinds.js';
 import { H2Load } from '../../bench/servers/h2-load.js';
 import { HttpsLoad } from '../../bench/servers/https-load.js';
 import type { ServerLoad } from '../../bench/servers/load-stats.js';
@@ -25,9 +25,10 @@ async function handoffsUnderLoad(
   kind: ServerKind,
   makeLoad: (port: number, ca: Buffer) => ServerLoad,
 ) {
-  const dir = tempDir(t, `handoff-${kind}-`);
-  const cert = makeTestCert(dir);
-  const daemon = await superviseDaemon(t, DAEMON, ['--kind', kind, '--tls-dir', dir], dir);
+  // The daemons read the certificate once, at start.
+  const certDir = tempDir(t, `handoff-${kind}-cert-`);
+  const cert = makeTestCert(certDir);
+  const daemon = await superviseDaemon(t, DAEMON, ['--kind', kind, '--tls-dir', certDir]);
   const load = makeLoad(daemon.port, cert.cert);
   t.after(() => load.stop());
   await waitFor(() => load.answered >= 50, { what: `${kind} requests to flow`, timeoutMs: 15_000 });
