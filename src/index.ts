@@ -2,6 +2,7 @@
 
 export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
 export { type DaemonApp, type DaemonContext, type RunDaemonOptions, runDaemon } from './daemon.js';
+export { ServerDrainer } from './drain/drainer.js';
 export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions, type HttpServer } from './drain/http.js';
 export { Http2Drain, type Http2DrainOptions } from './drain/http2.js';
 export { HttpsDrain } from './drain/https.js';

@@ -6,17 +6,10 @@
 import type http from 'node:http';
 import type https from 'node:https';
 import type { Socket } from 'node:net';
-import type { DrainContext, DrainReport } from '../drainable.js';
+import { ServerDrainer } from './drainer.js';
 import { Http1Connections } from './http1.js';
-import {
-  checkNotListening,
-  DRAIN_DEFAULTS,
-  type ListenerOptions,
-  type QuietOptions,
-  resolveListenerOptions,
-  resolveQuietMs,
-} from './options.js';
-import { ServerDrain } from './server-drain.js';
+import { DRAIN_DEFAULTS, type ListenerOptions, type QuietOptions, resolveQuietMs } from './options.js';
+import type { ServerDrain } from './server-drain.js';
 
 /** Options of {@link HttpDrain} and {@link HttpsDrain}. */
 export interface HttpDrainOptions extends ListenerOptions, QuietOptions {}
@@ -45,57 +38,24 @@ export const kUpgradeHost = Symbol('handoff.upgradeHost');
  * Upgraded connections are left alone when a {@link WebSocketDrain} routes them; otherwise they are
  * treated like idle ones: ended once quiet, destroyed at the deadline.
  */
-export class HttpDrain {
+export class HttpDrain extends ServerDrainer {
   readonly #server: HttpServer;
-  readonly #core: ServerDrain;
   readonly #http1: Http1Connections;
 
   /** Throws `InvalidOption` for a bad option or a server that already listens. */
   constructor(server: HttpServer, options: HttpDrainOptions = {}) {
-    const listener = resolveListenerOptions(options);
     const quietMs = resolveQuietMs(options);
-    checkNotListening(server, new.target.name);
+    super(server, options, new.target.name);
     this.#server = server;
-    this.#core = new ServerDrain(server, listener);
-    this.#http1 = new Http1Connections(server, this.#core, quietMs);
-    this.#core.add(this.#http1);
-  }
-
-  /** Connections currently open, TLS handshakes in progress included (for `snapshotState`). */
-  get openConnections(): number {
-    return this.#core.openConnections;
-  }
-
-  /** True while the server accepts connections. */
-  get accepting(): boolean {
-    return this.#core.accepting;
-  }
-
-  /**
-   * Stops accepting, answers every further request with `Connection: close`, closes connections that stay
-   * quiet for `drainQuietMs`, and waits for in-flight requests (and handshakes). At `deadline` or when
-   * `signal` aborts, it destroys what is left and reports that count. Concurrent calls share one drain; a
-   * drain after a drain (with no resume between) returns at once. Throws `Io` only if duplicating the fd
-   * fails, and then still accepts.
-   */
-  drain(context: DrainContext): Promise<DrainReport> {
-    return this.#core.drain(context);
-  }
-
-  /**
-   * Accepts again and stops closing connections: listens on a new duplicate of the fd kept at the first
-   * drain. Idempotent; a no-op while listening or if it never drained. A pending drain resolves with the
-   * connections still open. Throws `Io` if listening fails.
-   */
-  resume(): Promise<void> {
-    return this.#core.resume();
+    this.#http1 = new Http1Connections(server, this.core, quietMs);
+    this.core.add(this.#http1);
   }
 
   /** @internal For WebSocketDrain. */
   [kUpgradeHost](): UpgradeHost {
     return {
       server: this.#server,
-      core: this.#core,
+      core: this.core,
       forget: (socket, released) => this.#http1.forget(socket, released),
     };
   }

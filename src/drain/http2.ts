@@ -3,16 +3,10 @@
 
 import type http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { DrainContext, DrainReport } from '../drainable.js';
-import {
-  checkNotListening,
-  type ListenerOptions,
-  type QuietOptions,
-  resolveListenerOptions,
-  resolveQuietMs,
-} from './options.js';
+import { ServerDrainer } from './drainer.js';
+import { type ListenerOptions, type QuietOptions, resolveQuietMs } from './options.js';
 import { QuietTimer } from './quiet-timer.js';
-import { type ConnectionGroup, ServerDrain } from './server-drain.js';
+import type { ConnectionGroup, ServerDrain } from './server-drain.js';
 
 /*
  * When each session gets its GOAWAY. `session.close()` sends GOAWAY(NO_ERROR) with the last stream id the
@@ -120,47 +114,16 @@ class Http2Sessions implements ConnectionGroup {
 /**
  * Tracks one `http2.Http2Server` (h2c) or `Http2SecureServer` so it can be drained and resumed: each
  * session gets a GOAWAY with the last stream id it processed (see the comment at the top of this file
- * for when), its open streams finish, and it ends with a FIN. Construct it before the server listens.
+ * for when), its open streams finish, and it ends with a FIN; a resume leaves sessions that got their
+ * GOAWAY to end (their clients reconnect here). Construct it before the server listens.
  * An `allowHTTP1` secure server's HTTP/1.1 connections are not drained gracefully (they are destroyed at
  * the deadline): serve HTTP/1.1 from an https server with {@link HttpsDrain} instead. Throws
  * `InvalidOption` for a bad option or a server already listening.
  */
-export class Http2Drain {
-  readonly #core: ServerDrain;
-
+export class Http2Drain extends ServerDrainer {
   constructor(server: http2.Http2Server | http2.Http2SecureServer, options: Http2DrainOptions = {}) {
-    const listener = resolveListenerOptions(options);
     const quietMs = resolveQuietMs(options);
-    checkNotListening(server, 'Http2Drain');
-    this.#core = new ServerDrain(server, listener);
-    this.#core.add(new Http2Sessions(server, this.#core, quietMs));
-  }
-
-  /** Connections currently open, TLS handshakes in progress included. */
-  get openConnections(): number {
-    return this.#core.openConnections;
-  }
-
-  /** True while the server accepts connections. */
-  get accepting(): boolean {
-    return this.#core.accepting;
-  }
-
-  /**
-   * Stops accepting, sends each session its GOAWAY, and waits until every session has finished its
-   * streams and closed. At `deadline` or when `signal` aborts, it destroys what is left (open streams
-   * are reset) and reports that count. Concurrent calls share one drain. Throws `Io` only if duplicating
-   * the listening fd fails, and then still accepts.
-   */
-  drain(context: DrainContext): Promise<DrainReport> {
-    return this.#core.drain(context);
-  }
-
-  /**
-   * Accepts again (on a new duplicate of the listening fd). Sessions that already got their GOAWAY still
-   * end; their clients reconnect and are served here. Idempotent. Throws `Io` if listening fails.
-   */
-  resume(): Promise<void> {
-    return this.#core.resume();
+    super(server, options, 'Http2Drain');
+    this.core.add(new Http2Sessions(server, this.core, quietMs));
   }
 }

@@ -3,17 +3,10 @@
 
 import type net from 'node:net';
 import type { Socket } from 'node:net';
-import type { DrainContext, DrainReport } from '../drainable.js';
-import {
-  checkNotListening,
-  invalid,
-  type ListenerOptions,
-  type QuietOptions,
-  resolveListenerOptions,
-  resolveQuietMs,
-} from './options.js';
+import { ServerDrainer } from './drainer.js';
+import { invalid, type ListenerOptions, type QuietOptions, resolveQuietMs } from './options.js';
 import { QuietTimer } from './quiet-timer.js';
-import { type ConnectionGroup, ServerDrain } from './server-drain.js';
+import type { ConnectionGroup, ServerDrain } from './server-drain.js';
 
 /** Options of {@link TcpDrain}. */
 export interface TcpDrainOptions extends ListenerOptions, QuietOptions {
@@ -96,46 +89,16 @@ class TcpConnections implements ConnectionGroup {
  * Tracks one `net.Server` so it can be drained and resumed. A drain stops accepting (new clients wait in
  * the supervisor's accept queue for the successor), hands each connection to `onDrain` (or ends it once
  * quiet), waits until every connection has closed, and destroys the rest at the deadline. Construct it
- * before the server listens. Throws `InvalidOption` for a bad option or a server already listening.
+ * before the server listens; a resume stops ending quiet connections (one `onDrain` was called for is the
+ * application's to keep or end). Throws `InvalidOption` for a bad option or a server already listening.
  */
-export class TcpDrain {
-  readonly #core: ServerDrain;
-
+export class TcpDrain extends ServerDrainer {
   constructor(server: net.Server, options: TcpDrainOptions = {}) {
-    const listener = resolveListenerOptions(options);
     const quietMs = resolveQuietMs(options);
     if (options.onDrain !== undefined && typeof options.onDrain !== 'function') {
       invalid('onDrain', 'a function', options.onDrain);
     }
-    checkNotListening(server, 'TcpDrain');
-    this.#core = new ServerDrain(server, listener);
-    this.#core.add(new TcpConnections(server, this.#core, quietMs, options.onDrain));
-  }
-
-  /** Connections currently open. */
-  get openConnections(): number {
-    return this.#core.openConnections;
-  }
-
-  /** True while the server accepts connections. */
-  get accepting(): boolean {
-    return this.#core.accepting;
-  }
-
-  /**
-   * Stops accepting, asks every connection to finish, and waits until all have closed; at `deadline` or
-   * when `signal` aborts, destroys what is left and reports that count. Concurrent calls share one drain.
-   * Throws `Io` only if duplicating the listening fd fails, and then still accepts.
-   */
-  drain(context: DrainContext): Promise<DrainReport> {
-    return this.#core.drain(context);
-  }
-
-  /**
-   * Accepts again and stops ending quiet connections (a connection `onDrain` was called for is the
-   * application's to keep or end). Idempotent. Throws `Io` if listening fails.
-   */
-  resume(): Promise<void> {
-    return this.#core.resume();
+    super(server, options, 'TcpDrain');
+    this.core.add(new TcpConnections(server, this.core, quietMs, options.onDrain));
   }
 }
