@@ -3,11 +3,15 @@
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { makeTestCert } from '../../bench/servers/tls-cert.js';
 import { HttpDrain } from '../../src/drain/http.js';
+import { HttpsDrain } from '../../src/drain/https.js';
 import { WebSocketDrain } from '../../src/drain/websocket.js';
+import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const never = () => new AbortController().signal;
@@ -113,4 +117,33 @@ test('an upgrade request during the drain is answered 503 with Retry-After, and 
   await drainer.resume();
   const client = await connect(t, port);
   assert.equal(client.readyState, WebSocket.OPEN);
+});
+
+test('over https (wss) an upgraded connection counts once, and the drain ends when its closing handshake does', async (t) => {
+  const cert = makeTestCert(tempDir(t));
+  const server = https.createServer({ key: cert.key, cert: cert.cert }, (_req, res) =>
+    res.writeHead(426).end(),
+  );
+  const drainer = new HttpsDrain(server);
+  const wss = new WebSocketServer({ noServer: true });
+  const ws = new WebSocketDrain(wss, drainer);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => {
+    for (const client of wss.clients) client.terminate();
+    return new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const client = new WebSocket(`wss://localhost:${port}/`, { ca: cert.cert });
+  t.after(() => client.terminate());
+  await new Promise((resolve, reject) => {
+    client.once('open', resolve);
+    client.once('error', reject);
+  });
+  await waitFor(() => ws.openConnections === 1, { what: 'the server to see the WebSocket' });
+  // The raw TCP socket under the TLS one was handed over with the upgrade: one connection, not two.
+  assert.equal(drainer.openConnections, 1);
+  const closed = new Promise<number>((resolve) => client.once('close', (code) => resolve(code)));
+  const report = await drainer.drain({ deadline: Date.now() + 30_000, signal: never() });
+  assert.equal(await closed, 1001);
+  assert.deepEqual(report, { openConnsRemaining: 0, acceptClosed: true });
 });
