@@ -11,6 +11,7 @@ import { type CellConfig, type CellResult, type CellSeries, LOAD_PROFILES, runCe
 import { ROOT } from './handoff-run.js';
 import { killProcessesMentioning } from './proc.js';
 import { type BenchRun, type Machine, renderTables } from './report.js';
+import { runServerBench } from './servers/bench.js';
 import { type Panel, renderSvg } from './svg.js';
 import { type DaemonKind, WAYS } from './ways/way.js';
 
@@ -21,10 +22,11 @@ const { values } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     keep: { type: 'boolean', default: false },
+    server: { type: 'string' },
   },
 });
 const quick = values.quick;
-const deploys = Number(values.deploys ?? (quick ? 5 : 100));
+const deploys = Number(values.deploys ?? (quick ? 5 : values.server ? 20 : 100));
 if (!Number.isInteger(deploys) || deploys < 1) {
   process.stderr.write(`bench: --deploys must be a positive integer, got ${values.deploys}\n`);
   process.exit(2);
@@ -36,6 +38,16 @@ const selected = (kind: DaemonKind, way: string) =>
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<number> {
+  if (values.server !== undefined) {
+    return runServerBench({
+      servers: values.server,
+      deploys,
+      quick,
+      out: values.out,
+      keep: values.keep,
+      say,
+    });
+  }
   const startedMs = performance.now();
   const runDir = mkdtempSync(join(tmpdir(), 'handoff-bench-'));
   const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');

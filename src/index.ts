@@ -2,6 +2,18 @@
 
 export { CRASH_EXIT_CODE, CrashEnv, CrashPoint, type CrashPointName, crashHere } from './crash.js';
 export { type DaemonApp, type DaemonContext, type RunDaemonOptions, runDaemon } from './daemon.js';
+export { ServerDrainer } from './drain/drainer.js';
+export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions, type HttpServer } from './drain/http.js';
+export { Http2Drain, type Http2DrainOptions } from './drain/http2.js';
+export { HttpsDrain } from './drain/https.js';
+export { DRAIN_DEFAULTS, type ListenerOptions, type QuietOptions } from './drain/options.js';
+export { TcpDrain, type TcpDrainOptions } from './drain/tcp.js';
+export {
+  WebSocketDrain,
+  type WebSocketDrainOptions,
+  type WebSocketLike,
+  type WebSocketServerLike,
+} from './drain/websocket.js';
 export type {
   Drainable,
   DrainContext,
@@ -24,7 +36,6 @@ export {
   HandoffEvents,
   HandoffMetric,
 } from './events.js';
-export { HTTP_DRAIN_DEFAULTS, HttpDrain, type HttpDrainOptions } from './http.js';
 export { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 export { InheritedListeners, type ListenerHandle } from './inherited-listeners.js';
 export { DataDirLock } from './lock.js';

@@ -3,8 +3,8 @@
 
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpDrain, type HttpDrainOptions } from '../../src/drain/http.js';
 import type { Drainable, ReadinessSnapshot } from '../../src/drainable.js';
-import { HttpDrain, type HttpDrainOptions } from '../../src/http.js';
 import type { Store } from './store.js';
 import { StoreError } from './store-error.js';
 
