@@ -31,7 +31,7 @@ flags for run (override the config file; keys as in the config):
   --listen NAME=ADDR (repeatable; ADDR is host:port, [v6]:port or unix:/path)  --trigger-socket PATH
   --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --start-timeout-secs N
   --ready-timeout-secs N  --allow-unhealthy  --verify-revisions  --restart-backoff-ms N  --max-restarts N
-  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL
+  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL  --allowed-binary-dir DIR (repeatable)
 `;
 
 const OPTIONS = {
@@ -52,6 +52,7 @@ const OPTIONS = {
   'start-timeout-secs': { type: 'string' },
   'ready-timeout-secs': { type: 'string' },
   'max-restarts': { type: 'string' },
+  'allowed-binary-dir': { type: 'string', multiple: true },
   'restart-window-secs': { type: 'string' },
   'allow-unhealthy': { type: 'boolean' },
   'verify-revisions': { type: 'boolean' },
@@ -94,6 +95,7 @@ function flagOverrides(values: Values): Record<string, unknown> {
   if (values['allow-unhealthy']) raw.allow_unhealthy = true;
   if (values['verify-revisions']) raw.verify_revisions = true;
   if (values.arg) raw.args = values.arg;
+  if (values['allowed-binary-dir']) raw.allowed_binary_dirs = values['allowed-binary-dir'];
   if (values.env) {
     raw.env = values.env.map((pair) => {
       const eq = pair.indexOf('=');

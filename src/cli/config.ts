@@ -1,9 +1,11 @@
 // The `handoff run` configuration: the Rust reference supervisor's TOML keys plus ours, each default written
 // once here, and validation that names the file and the key at fault in one line.
 
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { readBoundedFileSync } from '../atomic-file.js';
+import { CrashEnv } from '../crash.js';
+import { RoleEnv } from '../role-env.js';
 import {
   DEFAULT_DEADLINE_MS,
   DEFAULT_DRAIN_GRACE_MS,
@@ -38,6 +40,7 @@ export interface HandoffConfig {
   readonly dataDir: string | undefined;
   readonly allowUnhealthy: boolean;
   readonly verifyRevisions: boolean;
+  readonly allowedBinaryDirs: readonly string[];
   readonly restartBackoffMs: number;
   readonly maxRestarts: number;
   readonly restartWindowMs: number;
@@ -66,6 +69,8 @@ export const CONFIG_KEYS = {
   allow_unhealthy: 'default false. Commit even when the new build reports healthzOk=false.',
   verify_revisions:
     'default false. Roll back unless the new build advertises the revisions the old one sealed.',
+  allowed_binary_dirs:
+    'default []. Directories a trigger-named binary must resolve into (after symlinks); empty: any executable file.',
   restart_backoff_ms:
     'default 1000. First delay before restarting a daemon that died outside a handoff; doubles up to 30 s.',
   max_restarts:
@@ -82,11 +87,14 @@ export class ConfigError extends Error {
 
 type Raw = Record<string, unknown>;
 
+/** A config is a page of TOML; a larger file is refused before it is read (a symlink to /dev/zero, say). */
+const CONFIG_MAX_BYTES = 1 << 20;
+
 /** Reads and validates a TOML file. Throws ConfigError naming the file (and line, for a syntax error). */
 export function loadConfigFile(path: string, overrides: Raw = {}): HandoffConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readBoundedFileSync(path, CONFIG_MAX_BYTES, true).toString('utf8');
   } catch (error) {
     throw new ConfigError(`${path}: cannot read the config file: ${(error as Error).message}`);
   }
@@ -130,6 +138,11 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     if (!Number.isInteger(value)) fail(key, `expected a whole number, got ${show(value)}`);
     return value;
   };
+  const pathList = (key: string): string[] => {
+    const value = raw[key] ?? [];
+    if (!Array.isArray(value)) return fail(key, `expected an array of paths, got ${show(value)}`);
+    return value.map((entry, i) => path(`${key}[${i}]`, entry));
+  };
   const bool = (key: string): boolean => {
     const value = raw[key] ?? false;
     if (typeof value !== 'boolean') fail(key, `expected true or false, got ${show(value)}`);
@@ -160,6 +173,7 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     dataDir,
     allowUnhealthy: bool('allow_unhealthy'),
     verifyRevisions: bool('verify_revisions'),
+    allowedBinaryDirs: pathList('allowed_binary_dirs'),
     restartBackoffMs: Math.round(number('restart_backoff_ms', 1000, 1, MAX_TIMER_MS)),
     maxRestarts: integer('max_restarts', 5, 0),
     restartWindowMs: seconds('restart_window_secs', 60_000),
@@ -182,10 +196,32 @@ function parseEnv(value: unknown, fail: (key: string, message: string) => never)
       : fail('env', `expected [["KEY", "value"], …] or a table, got ${show(value)}`);
   const env: Record<string, string> = {};
   for (const [key, v] of pairs) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      fail(`env.${key}`, 'expected a POSIX variable name (letters, digits and _, not starting with a digit)');
+    }
+    if (reservedEnv(key)) {
+      fail(
+        `env.${key}`,
+        'is reserved: the supervisor sets it (fd layout and role) or it injects crashes in tests',
+      );
+    }
     if (typeof v !== 'string') fail(`env.${key}`, `expected a string value, got ${show(v)}`);
+    if ((v as string).includes('\0')) fail(`env.${key}`, 'a value cannot contain a NUL byte');
     env[key] = v as string;
   }
   return env;
+}
+
+/**
+ * The variables a daemon must never get from a config: the layout the supervisor passes (LISTEN_*, the role
+ * and control fd) and crash injection (HANDOFF_CRASH_*, for tests only: a config must not turn it on).
+ */
+function reservedEnv(key: string): boolean {
+  return (
+    key.startsWith(CrashEnv.AT.slice(0, 'HANDOFF_CRASH_'.length)) ||
+    (Object.values(RoleEnv) as string[]).includes(key) ||
+    key === 'LISTEN_PID'
+  );
 }
 
 function parseListeners(

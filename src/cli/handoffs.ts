@@ -3,12 +3,12 @@
 // requests (`handoff [binary]`, `handoff --stream [binary]`, `status`) with a reply to every one of them.
 
 import type { Socket } from 'node:net';
-import { isAbsolute } from 'node:path';
 import { HandoffError, isHandoffError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HandoffReport } from '../supervisor/report.js';
 import type { InstanceSpec } from '../supervisor/spawn.js';
 import type { HandoffOutcome, Supervisor } from '../supervisor/supervisor.js';
+import { checkTriggerBinary } from './binary.js';
 import type { HandoffConfig } from './config.js';
 import type { DaemonKeeper } from './daemon-keeper.js';
 import { probeIncumbent, waitForIncumbent } from './probe.js';
@@ -68,15 +68,7 @@ export class Handoffs {
     if (this.#stopping) throw new HandoffError('Aborted', 'the supervisor is stopping');
     // Refuse before touching the keeper: a second handoff must not end the first one's bookkeeping.
     if (this.#running) throw new HandoffError('HandoffInProgress', 'another handoff is already in progress');
-    if (binary !== undefined && !isAbsolute(binary)) {
-      throw new HandoffError(
-        'InvalidOption',
-        `the binary must be an absolute path, got ${JSON.stringify(binary)}`,
-        {
-          option: 'binary',
-        },
-      );
-    }
+    if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
     if (!this.#keeper.current) {
       throw new HandoffError(
         'Aborted',
@@ -208,7 +200,7 @@ export class Handoffs {
     if (this.#keeper.current || !this.#keeper.gaveUp || this.#stopping || this.#running) {
       return this.handoff(binary, onStep);
     }
-    if (binary !== undefined && !isAbsolute(binary)) return this.handoff(binary, onStep); // its refusal
+    if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
     const build = binary === undefined ? this.#keeper.build : { ...this.#keeper.build, command: binary };
     this.#log.warn({ binary: build.command }, 'cold-starting a build on request after restarts gave up');
     await this.#keeper.revive(build);

@@ -3,11 +3,10 @@
 // socket line, and on SIGTERM/SIGINT stops everything it started, whatever phase a handoff is in, within
 // shutdown_grace_secs. It never removes a path it did not create.
 
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ioError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { closeFd, closeInheritedFds, listenTcp, listenUnix } from '../os.js';
+import { closeFd, closeInheritedFds, listenTcp } from '../os.js';
+import { bindUnixSocket, checkDirectory, ensurePrivateDirectory } from '../safe-path.js';
 import type { SupervisedListener } from '../supervisor/spawn.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { HandoffConfig } from './config.js';
@@ -15,7 +14,7 @@ import { formatAddress } from './config.js';
 import { DaemonKeeper } from './daemon-keeper.js';
 import { Handoffs } from './handoffs.js';
 import { SignalRouter, type StopSignal } from './signals.js';
-import { claimSocketPath, inodeAt, removeOwnSocket } from './socket-paths.js';
+import { claimSocketPath, removeOwnSocket } from './socket-paths.js';
 import { SupervisorLock, supervisorLockPath } from './supervisor-lock.js';
 import { serveTriggers } from './trigger-server.js';
 
@@ -101,10 +100,14 @@ export async function runSupervisor(
     const closed = closeInheritedFds([]);
     if (closed > 0) logger.info({ closed }, 'closed inherited fds');
 
-    // One supervisor per config, before any path is touched.
-    mkdirPrivate(dirname(config.triggerSocket));
+    // One supervisor per config, before any path is touched; and only in directories other users cannot
+    // tamper with (UnsafePath names the first one that fails, and the fix).
+    ensurePrivateDirectory(dirname(config.triggerSocket), 'directory of the trigger socket');
     const lock = SupervisorLock.acquire(supervisorLockPath(config.triggerSocket));
     cleanups.push(() => lock.release());
+    ensurePrivateDirectory(dirname(config.controlSocket), 'directory of the control socket');
+    if (config.journal !== undefined) ensurePrivateDirectory(dirname(config.journal), 'journal directory');
+    if (config.dataDir !== undefined) checkDirectory(config.dataDir, 'data dir');
 
     const bound = await bindListeners(config, logger, cleanups);
     step();
@@ -203,9 +206,10 @@ async function bindListeners(
       const { fd, port } = listenTcp(addr.host, addr.port);
       listener = { name, fd, addr: formatAddress({ ...addr, port }) };
     } else {
+      ensurePrivateDirectory(dirname(addr.path), `directory of listener ${name}`);
       await claimSocketPath(addr.path, `listener ${name}`);
-      const fd = listenUnix(addr.path, { mode: addr.mode });
-      listener = { name, fd, addr: formatAddress(addr), path: addr.path, ino: inodeAt(addr.path) };
+      const { fd, ino } = bindUnixSocket(addr.path, addr.mode, `listener ${name}`);
+      listener = { name, fd, addr: formatAddress(addr), path: addr.path, ino };
     }
     cleanups.push(() => {
       closeFd(listener.fd);
@@ -215,12 +219,4 @@ async function bindListeners(
     bound.push(listener);
   }
   return bound;
-}
-
-function mkdirPrivate(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw ioError(`cannot create the directory ${dir}`, error, { path: dir });
-  }
 }
