@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
+import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { HandoffError, ioError } from './errors.js';
 
@@ -56,7 +57,19 @@ interface NativeAddon {
   closeFd(fd: number): void;
   dupFd(fd: number): number;
   listenAgain(fd: number, backlog: number): void;
+  pidfdOpen(pid: number): number;
+  pidfdGetfd(pidfd: number, fd: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  pidfdExited(pidfd: number): boolean;
+  socketName(fd: number): SocketName;
+  sendDatagram(path: string, payload: Buffer, fds: number[]): void;
 }
+
+/** What a socket is bound to (getsockname). */
+export type SocketName =
+  | { readonly family: 'inet' | 'inet6'; readonly address: string; readonly port: number }
+  | { readonly family: 'unix'; readonly path: string }
+  | { readonly family: 'other' };
 
 // src/os.ts and dist/os.js both sit one level below the package root, next to build/.
 /**
@@ -250,6 +263,78 @@ export function setListenBacklog(fd: number, backlog: number = DEFAULT_BACKLOG):
     native.listenAgain(fd, backlog);
   } catch (cause) {
     throw ioError(`cannot set the backlog of listening fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * A pidfd for `pid`: it names that very process for as long as it is open (no pid-reuse race). The caller
+ * owns it (close with `closeFd`). Throws `Io` (ESRCH when the process is gone).
+ */
+export function pidfdOpen(pid: number): number {
+  checkInteger('pid', pid, 1, 0x7fffffff);
+  try {
+    return native.pidfdOpen(pid);
+  } catch (cause) {
+    throw ioError(`cannot open a pidfd for pid ${pid}`, cause);
+  }
+}
+
+/**
+ * A duplicate, in this process, of fd `fd` of the process behind `pidfd` (Linux ≥ 5.6; needs the right to
+ * ptrace it: same uid and Yama ptrace_scope 0, or CAP_SYS_PTRACE). The caller owns the new fd. Throws `Io`
+ * (EPERM when not permitted, EBADF when it has no such fd).
+ */
+export function pidfdGetfd(pidfd: number, fd: number): number {
+  checkFd(pidfd);
+  checkFd(fd);
+  try {
+    return native.pidfdGetfd(pidfd, fd);
+  } catch (cause) {
+    throw ioError(`cannot take fd ${fd} from the process behind pidfd ${pidfd}`, cause, { fd });
+  }
+}
+
+/** Sends `signal` to the process behind `pidfd` (and only to it). Throws `Io` (ESRCH once it has exited). */
+export function pidfdSendSignal(pidfd: number, signal: NodeJS.Signals): void {
+  checkFd(pidfd);
+  const number = constants.signals[signal];
+  try {
+    native.pidfdSendSignal(pidfd, number);
+  } catch (cause) {
+    throw ioError(`cannot send ${signal} through pidfd ${pidfd}`, cause);
+  }
+}
+
+/** Whether the process behind `pidfd` has exited. Never blocks. */
+export function pidfdExited(pidfd: number): boolean {
+  checkFd(pidfd);
+  try {
+    return native.pidfdExited(pidfd);
+  } catch (cause) {
+    throw ioError(`cannot poll pidfd ${pidfd}`, cause);
+  }
+}
+
+/** What the socket `fd` is bound to. Throws `Io` for a non-socket or a closed fd. */
+export function socketName(fd: number): SocketName {
+  checkFd(fd);
+  try {
+    return native.socketName(fd);
+  } catch (cause) {
+    throw ioError(`cannot read the address of socket fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * Sends one datagram to the Unix datagram socket at `path` (`@name`: the abstract namespace), with `fds`
+ * attached (SCM_RIGHTS), from a fresh socket that is closed right after. For sd_notify. Throws `Io`.
+ */
+export function sendDatagram(path: string, payload: string, fds: readonly number[] = []): void {
+  for (const fd of fds) checkFd(fd);
+  try {
+    native.sendDatagram(path, Buffer.from(payload), [...fds]);
+  } catch (cause) {
+    throw ioError(`cannot send a datagram to ${path}`, cause, { path });
   }
 }
 

@@ -11,6 +11,7 @@ import type { HandoffOutcome, Supervisor } from '../supervisor/supervisor.js';
 import { checkTriggerBinary } from './binary.js';
 import type { HandoffConfig } from './config.js';
 import type { DaemonKeeper } from './daemon-keeper.js';
+import { childDaemon } from './daemon-process.js';
 import { probeIncumbent, waitForIncumbent } from './probe.js';
 import { formatResultLine, parseTriggerRequest } from './trigger.js';
 
@@ -116,7 +117,10 @@ export class Handoffs {
       throw error;
     } finally {
       this.#lastReport = this.#supervisor.lastReport;
-      this.#keeper.endHandoff(committed && { ...committed, build }, this.#config.deadlineMs);
+      this.#keeper.endHandoff(
+        committed && { process: childDaemon(committed.child, committed.stderr), build },
+        this.#config.deadlineMs,
+      );
       if (committed) {
         const { pid } = committed.child;
         if (committed.report.successor.buildId !== undefined && pid !== undefined) {
@@ -164,6 +168,8 @@ export class Handoffs {
     if ('error' in request) return void socket.end(`err: ${request.error}\n`);
     if (request.kind === 'status') return void socket.end(`status ${JSON.stringify(await this.status())}\n`);
     const { stream } = request;
+    // A failed handoff has a report of its own; a refusal before one began has none to show.
+    const reportBefore = this.#supervisor.lastReport;
     try {
       const outcome = await this.#handoffOrRevive(
         request.binary,
@@ -178,16 +184,11 @@ export class Handoffs {
       }
     } catch (error) {
       const message = isHandoffError(error) ? error.message : String(error);
-      this.#log.warn({ request: line, reply: message }, 'trigger refused');
+      const report = this.#supervisor.lastReport;
+      const ran = report !== undefined && report !== reportBefore;
+      this.#log.warn({ request: line, reply: message }, ran ? 'handoff failed' : 'trigger refused');
       socket.write(`err: ${message}\n`);
-      if (
-        stream &&
-        this.#supervisor.lastReport &&
-        isHandoffError(error) &&
-        error.code !== 'HandoffInProgress'
-      ) {
-        socket.write(`report ${JSON.stringify(this.#supervisor.lastReport)}\n`);
-      }
+      if (stream && ran) socket.write(`report ${JSON.stringify(report)}\n`);
     }
     socket.end();
   }
@@ -234,6 +235,7 @@ export class Handoffs {
         controlSocketAnswers: answers,
         startedAtUnixMs: current.startedAtUnixMs,
         uptimeMs: Date.now() - current.startedAtUnixMs,
+        ...(current.adoptedAtUnixMs !== undefined && { adoptedAtUnixMs: current.adoptedAtUnixMs }),
       },
       handoffs: { ...this.#stats, inProgress: this.#running !== undefined },
       restarts: this.#keeper.restarts,

@@ -1,20 +1,22 @@
-// `handoff run`: the long-lived supervisor. Takes its own lock, binds every listener once (held for its whole
-// life), cold-starts the daemon and keeps it running, performs one handoff at a time on SIGHUP or a trigger-
-// socket line, and on SIGTERM/SIGINT stops everything it started, whatever phase a handoff is in, within
-// shutdown_grace_secs. It never removes a path it did not create.
+// `handoff run`: the long-lived supervisor. Takes its own lock, holds every listener for its whole life
+// (from systemd, from a daemon a dead supervisor left serving — adopted — or bound here), cold-starts the
+// daemon and keeps it running, performs one handoff at a time on SIGHUP or a trigger-socket line, and on
+// SIGTERM/SIGINT stops everything it started, whatever phase a handoff is in, within shutdown_grace_secs.
+// It never removes a path it did not create.
 
 import { dirname } from 'node:path';
 import { createLogger, type Logger } from '../log.js';
-import { closeFd, closeInheritedFds, listenTcp } from '../os.js';
-import { bindUnixSocket, checkDirectory, ensurePrivateDirectory } from '../safe-path.js';
-import type { SupervisedListener } from '../supervisor/spawn.js';
+import { closeInheritedFds } from '../os.js';
+import { checkDirectory, ensurePrivateDirectory } from '../safe-path.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import type { HandoffConfig } from './config.js';
-import { formatAddress } from './config.js';
 import { DaemonKeeper } from './daemon-keeper.js';
+import { adoptedDaemon } from './daemon-process.js';
 import { Handoffs } from './handoffs.js';
+import { acquireListeners, systemdListeners } from './listeners.js';
+import { readServingBuild, recordServingBuild, servingBuildPath } from './serving-build.js';
 import { SignalRouter, type StopSignal } from './signals.js';
-import { claimSocketPath, removeOwnSocket } from './socket-paths.js';
+import { removeOwnSocket } from './socket-paths.js';
 import { SupervisorLock, supervisorLockPath } from './supervisor-lock.js';
 import { serveTriggers } from './trigger-server.js';
 
@@ -29,13 +31,6 @@ export interface RunOptions {
   /** Signals caught since the process began (the `handoff` bin installs this first thing). */
   readonly signals?: SignalRouter;
 }
-
-/** A listener as bound: the fd handed to every instance, and the address actually bound. */
-type BoundListener = SupervisedListener & {
-  readonly addr: string;
-  readonly path?: string;
-  readonly ino?: number;
-};
 
 /**
  * Starts the supervisor described by `config`. Resolves once the daemon answers and triggers are served;
@@ -96,8 +91,10 @@ export async function runSupervisor(
   };
 
   startup = (async () => {
-    // fds this process inherited without close-on-exec would leak into every daemon.
-    const closed = closeInheritedFds([]);
+    // fds this process inherited without close-on-exec would leak into every daemon, except the listeners
+    // systemd passed (socket activation, or its fd store after a restart of ours).
+    const fromSystemd = systemdListeners();
+    const closed = closeInheritedFds([...fromSystemd.values()]);
     if (closed > 0) logger.info({ closed }, 'closed inherited fds');
 
     // One supervisor per config, before any path is touched; and only in directories other users cannot
@@ -109,7 +106,8 @@ export async function runSupervisor(
     if (config.journal !== undefined) ensurePrivateDirectory(dirname(config.journal), 'journal directory');
     if (config.dataDir !== undefined) checkDirectory(config.dataDir, 'data dir');
 
-    const bound = await bindListeners(config, logger, cleanups);
+    // systemd's listeners, or a live daemon's (a supervisor of this config died: adopt its daemon), or new.
+    const { bound, adopted } = await acquireListeners(config, fromSystemd, logger, cleanups);
     step();
     const listeners = bound.map(({ name, fd }) => ({ name, fd }));
     const supervisor = new Supervisor({
@@ -130,18 +128,18 @@ export async function runSupervisor(
     }
     step();
 
-    const kept = new DaemonKeeper(
-      { command: config.binary, args: config.args, env: config.env },
-      {
-        listeners,
-        controlPath: config.controlSocket,
-        restartBackoffMs: config.restartBackoffMs,
-        startTimeoutMs: config.startTimeoutMs,
-        maxRestarts: config.maxRestarts,
-        restartWindowMs: config.restartWindowMs,
-        logger,
-      },
-    );
+    const configured = { command: config.binary, args: config.args, env: config.env };
+    const servingRecord = servingBuildPath(config.triggerSocket);
+    const kept = new DaemonKeeper(configured, {
+      listeners,
+      controlPath: config.controlSocket,
+      restartBackoffMs: config.restartBackoffMs,
+      startTimeoutMs: config.startTimeoutMs,
+      maxRestarts: config.maxRestarts,
+      restartWindowMs: config.restartWindowMs,
+      logger,
+      onServing: (pid, build) => void recordServingBuild(servingRecord, pid, build, logger),
+    });
     keeper = kept;
     const triggers = new Handoffs(config, supervisor, kept, bound, logger);
     const trigger = await serveTriggers(config.triggerSocket, logger, (line, socket) =>
@@ -154,8 +152,13 @@ export async function runSupervisor(
     step();
 
     // The daemon starts last, so a failure above leaves nothing running; a daemon that cannot be executed
-    // at all is an error to report now, not a restart loop.
-    await kept.start();
+    // at all is an error to report now, not a restart loop. A daemon that still serves is adopted as it is.
+    if (adopted) {
+      const build = (await readServingBuild(servingRecord, adopted.daemon.pid)) ?? configured;
+      kept.adopt(adoptedDaemon(adopted.daemon.pid, adopted.pidfd), build);
+    } else {
+      await kept.start();
+    }
     step();
     handoffs = triggers;
   })();
@@ -188,35 +191,3 @@ export async function runSupervisor(
 
 /** A stop signal arrived during start-up: not a failure; the shutdown in progress undoes what was done. */
 class StartupInterrupted extends Error {}
-
-/**
- * Binds every configured listener through the native layer: held for the supervisor's life, never accepted
- * on. Returns each with the address actually bound (port 0 becomes the port the kernel chose). Each fd (and
- * each socket file we create) is registered for cleanup the moment it exists.
- */
-async function bindListeners(
-  config: HandoffConfig,
-  logger: Logger,
-  cleanups: Array<() => void>,
-): Promise<BoundListener[]> {
-  const bound: BoundListener[] = [];
-  for (const { name, addr } of config.listeners) {
-    let listener: BoundListener;
-    if (addr.kind === 'tcp') {
-      const { fd, port } = listenTcp(addr.host, addr.port);
-      listener = { name, fd, addr: formatAddress({ ...addr, port }) };
-    } else {
-      ensurePrivateDirectory(dirname(addr.path), `directory of listener ${name}`);
-      await claimSocketPath(addr.path, `listener ${name}`);
-      const { fd, ino } = bindUnixSocket(addr.path, addr.mode, `listener ${name}`);
-      listener = { name, fd, addr: formatAddress(addr), path: addr.path, ino };
-    }
-    cleanups.push(() => {
-      closeFd(listener.fd);
-      if (listener.path !== undefined) removeOwnSocket(listener.path, listener.ino);
-    });
-    logger.info({ listener: name, addr: listener.addr, fd: listener.fd }, 'listening');
-    bound.push(listener);
-  }
-  return bound;
-}
