@@ -38,6 +38,20 @@ export async function runHandoff(planned: PlannedHandoff, ctx: FaultContext): Pr
       });
       return { reply: reply.result };
     }
+    case 'kill-supervisor': {
+      // SIGKILL at a chosen step of a handoff: no cleanup at all. Whatever serves must be adopted by the
+      // next supervisor (or, if nothing serves, cold-started).
+      const handoff = service
+        .request('handoff --stream', (step) => {
+          if (step === planned.step) service.signal('SIGKILL');
+        })
+        .catch((error: unknown) => ({ result: `err: ${String(error)}` }));
+      const reply = (await handoff).result;
+      service.signal('SIGKILL'); // the step never came (the handoff ended sooner): now, between handoffs
+      await service.exited();
+      await service.start();
+      return { reply, recovery: 'supervisor killed, started again' };
+    }
     case 'sigterm-supervisor': {
       const handoff = service
         .request('handoff')

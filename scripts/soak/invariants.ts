@@ -72,12 +72,18 @@ function readLocksOnce(): string | undefined {
  * supervisor reports, answering on its control socket and answering HTTP (any status: it accepts). Resolves
  * with its pid, or undefined at `timeoutMs`.
  */
-export async function converged(service: SoakService, timeoutMs: number): Promise<number | undefined> {
+export async function converged(
+  service: SoakService,
+  timeoutMs: number,
+  log: (line: string) => void = () => {},
+): Promise<number | undefined> {
   const deadline = Date.now() + timeoutMs;
+  let last = '';
   while (Date.now() < deadline) {
     const status = await service.status().catch(() => undefined);
     const daemons = service.daemons();
     const pid = status?.daemon?.pid;
+    last = `status daemon ${JSON.stringify(status?.daemon)}, in progress ${status?.handoffs.inProgress}, live daemons ${daemons.join(' ')}`;
     if (
       status &&
       !status.handoffs.inProgress &&
@@ -90,5 +96,6 @@ export async function converged(service: SoakService, timeoutMs: number): Promis
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  log(`  not converged: ${last}`);
   return undefined;
 }

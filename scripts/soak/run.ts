@@ -93,8 +93,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     for (const planned of plan) {
       const from = load.elapsedMs();
       const { reply, recovery } = await runHandoff(planned, ctx);
-      if (planned.fault === 'sigterm-supervisor') supStart = undefined; // a new supervisor process
-      const pid = await converged(service, convergeTimeoutMs);
+      if (planned.fault?.endsWith('-supervisor')) supStart = undefined; // a new supervisor process
+      const pid = await converged(service, convergeTimeoutMs, log);
       if (pid === undefined) notConverged.push(planned.index);
       if (/committed=true/.test(reply)) outcomes.committed++;
       else if (/committed=false/.test(reply)) outcomes.rolledBack++;

@@ -6,6 +6,7 @@ export const FAULT_KINDS = [
   'kill-old',
   'kill-new',
   'sigterm-supervisor',
+  'kill-supervisor',
   'sighup-storm',
   'hang-before-ready',
   'full-data-disk',
@@ -55,7 +56,8 @@ export function planSoak(options: {
     const forced = options.everyKindOnce ? options.kinds[index] : undefined;
     const fault =
       forced ?? (options.kinds.length > 0 && random() < options.faultRate ? pick(options.kinds) : undefined);
-    const step = fault === 'kill-old' || fault === 'kill-new' ? pick(KILL_STEPS) : undefined;
+    const kills = fault === 'kill-old' || fault === 'kill-new' || fault === 'kill-supervisor';
+    const step = kills ? pick(KILL_STEPS) : undefined;
     plan.push({ index, ...(fault && { fault }), ...(step && { step }) });
   }
   return plan;

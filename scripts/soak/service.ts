@@ -129,6 +129,13 @@ export class SoakService {
     return exited;
   }
 
+  /** Resolves once the supervisor process has exited (at once if it has). */
+  exited(): Promise<void> {
+    const child = this.supervisor;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+    return new Promise((resolve) => child.once('exit', () => resolve()));
+  }
+
   signal(signal: NodeJS.Signals): void {
     this.supervisor?.kill(signal);
   }

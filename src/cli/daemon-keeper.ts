@@ -26,6 +26,8 @@ export interface KeeperOptions {
   readonly logger: Logger;
   /** Told which process serves which build, at every start, adoption and commit. */
   readonly onServing?: (pid: number, build: InstanceSpec) => void;
+  /** Before a restart: a daemon of this config that serves already (to adopt instead), if any. */
+  readonly findServing?: () => Promise<{ daemon: DaemonProcess; build?: InstanceSpec } | undefined>;
 }
 
 export interface DaemonInfo {
@@ -248,15 +250,27 @@ export class DaemonKeeper {
     const delayMs = Math.min(MAX_RESTART_BACKOFF_MS, restartBackoffMs * 2 ** this.#failures);
     this.#failures++;
     logger.info({ delayMs, binary: this.#build.command }, 'restarting the daemon');
-    this.#restartTimer = setTimeout(() => {
-      if (this.#stopping || this.#current || this.#handoffActive) return;
-      this.restarts++;
-      this.#restartTimes.push(Date.now());
-      this.start().catch((error: unknown) => {
-        logger.error({ err: error }, 'could not restart the daemon');
-        this.#scheduleRestart({ lastExit: 'could not be started', lastWords: String(error) });
-      });
-    }, delayMs);
+    this.#restartTimer = setTimeout(() => void this.#restart(), delayMs);
+  }
+
+  /**
+   * A restart: first a look for a daemon that already serves (an orphan of a supervisor that died mid-
+   * handoff can hold the data dir, and a second cold start would only be refused its lock); else start one.
+   */
+  async #restart(): Promise<void> {
+    if (this.#stopping || this.#current || this.#handoffActive) return;
+    const live = await this.#options.findServing?.().catch(() => undefined);
+    if (this.#stopping || this.#current || this.#handoffActive) return;
+    if (live) {
+      this.adopt(live.daemon, live.build ?? this.#build);
+      return;
+    }
+    this.restarts++;
+    this.#restartTimes.push(Date.now());
+    this.start().catch((error: unknown) => {
+      this.#options.logger.error({ err: error }, 'could not restart the daemon');
+      this.#scheduleRestart({ lastExit: 'could not be started', lastWords: String(error) });
+    });
   }
 
   async #retire(old: DaemonProcess, graceMs: number): Promise<void> {

@@ -13,6 +13,7 @@ import type { HandoffConfig } from './config.js';
 import type { DaemonKeeper } from './daemon-keeper.js';
 import { childDaemon } from './daemon-process.js';
 import { probeIncumbent, waitForIncumbent } from './probe.js';
+import { type SdNotify, servingStatus } from './sd-notify.js';
 import { formatResultLine, parseTriggerRequest } from './trigger.js';
 
 /**
@@ -23,6 +24,13 @@ import { formatResultLine, parseTriggerRequest } from './trigger.js';
 const NEW_INCUMBENT_WAIT_MS = 5_000;
 /** `status` reads the serving daemon's Hello for its build id; it gives up after this. */
 const STATUS_PROBE_MS = 1_000;
+
+/** A listener as status shows it: its name, address, and where it came from. */
+export interface ListenerInfo {
+  readonly name: string;
+  readonly addr: string;
+  readonly source?: string;
+}
 
 export class Handoffs {
   readonly #config: HandoffConfig;
@@ -37,15 +45,18 @@ export class Handoffs {
   #stopping = false;
   /** The serving daemon's build id, as last seen (status never probes during a handoff). */
   #buildId: { pid: number; buildId: string } | undefined;
-  readonly #listeners: ReadonlyArray<{ readonly name: string; readonly addr: string }>;
+  readonly #listeners: ReadonlyArray<ListenerInfo>;
+  readonly #notify: SdNotify | undefined;
 
   constructor(
     config: HandoffConfig,
     supervisor: Supervisor,
     keeper: DaemonKeeper,
-    listeners: ReadonlyArray<{ readonly name: string; readonly addr: string }>,
+    listeners: ReadonlyArray<ListenerInfo>,
     logger: Logger,
+    notify?: SdNotify,
   ) {
+    this.#notify = notify;
     this.#config = config;
     this.#supervisor = supervisor;
     this.#keeper = keeper;
@@ -87,6 +98,7 @@ export class Handoffs {
     let settle!: () => void;
     this.#running = { controller, settled: new Promise<void>((resolve) => (settle = resolve)) };
     this.#keeper.beginHandoff();
+    this.#notify?.reloading(`handoff to ${build.command}`);
     const started = performance.now();
     let committed: Extract<HandoffOutcome, { status: 'committed' }> | undefined;
     try {
@@ -133,6 +145,7 @@ export class Handoffs {
         if (!this.#stopping && pid !== undefined) await this.#waitForNewIncumbent(pid);
       }
       this.#running = undefined;
+      if (!this.#stopping) this.#notify?.ready(servingStatus(this.#keeper.current?.pid));
       settle();
     }
   }
@@ -240,7 +253,7 @@ export class Handoffs {
       handoffs: { ...this.#stats, inProgress: this.#running !== undefined },
       restarts: this.#keeper.restarts,
       ...(gaveUp && { restartsGaveUp: gaveUp }),
-      listeners: this.#listeners.map(({ name, addr }) => ({ name, addr })),
+      listeners: this.#listeners.map(({ name, addr, source }) => ({ name, addr, source })),
       dataDir: this.#config.dataDir,
       supervisorUptimeMs: Date.now() - this.#startedAtUnixMs,
       lastReport: this.#lastReport,

@@ -6,14 +6,16 @@
 
 import { dirname } from 'node:path';
 import { createLogger, type Logger } from '../log.js';
-import { closeInheritedFds } from '../os.js';
+import { closeInheritedFds, pidfdOpen } from '../os.js';
 import { checkDirectory, ensurePrivateDirectory } from '../safe-path.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { findLiveDaemon } from './adopt.js';
 import type { HandoffConfig } from './config.js';
 import { DaemonKeeper } from './daemon-keeper.js';
 import { adoptedDaemon } from './daemon-process.js';
 import { Handoffs } from './handoffs.js';
 import { acquireListeners, systemdListeners } from './listeners.js';
+import { SdNotify, servingStatus } from './sd-notify.js';
 import { readServingBuild, recordServingBuild, servingBuildPath } from './serving-build.js';
 import { SignalRouter, type StopSignal } from './signals.js';
 import { removeOwnSocket } from './socket-paths.js';
@@ -43,6 +45,8 @@ export async function runSupervisor(
 ): Promise<RunningSupervisor> {
   const logger = options.logger ?? createLogger('handoff', config.logLevel);
   const signals = options.signals ?? new SignalRouter().install();
+  // Under systemd (Type=notify): READY, RELOADING around handoffs, STOPPING, the watchdog, the fd store.
+  const notify = SdNotify.fromEnv(process.env, logger);
   // Our stderr may be a pipe to a log collector that went away: losing lines is fine, dying of EPIPE is not.
   process.stderr.on('error', () => {});
   // Undone in reverse order on a failed start-up and at shutdown; each entry runs once.
@@ -71,6 +75,8 @@ export async function runSupervisor(
     stopping ??= (async () => {
       const deadline = Date.now() + config.shutdownGraceMs;
       logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+      notify?.stopping();
+      notify?.stopWatchdog();
       // First no new handoff, and the one in flight interrupted: it rolls back before Ready, or commits;
       // either way the keeper then knows every daemon of ours, and stops them all. A start-up still in
       // progress stops at its next step (the keeper's stop also ends its wait for the first daemon).
@@ -110,6 +116,7 @@ export async function runSupervisor(
     const { bound, adopted } = await acquireListeners(config, fromSystemd, logger, cleanups);
     step();
     const listeners = bound.map(({ name, fd }) => ({ name, fd }));
+    notify?.storeListeners(listeners);
     const supervisor = new Supervisor({
       controlPath: config.controlSocket,
       listeners,
@@ -139,9 +146,15 @@ export async function runSupervisor(
       restartWindowMs: config.restartWindowMs,
       logger,
       onServing: (pid, build) => void recordServingBuild(servingRecord, pid, build, logger),
+      findServing: async () => {
+        const live = await findLiveDaemon(config.controlSocket);
+        if (!live) return undefined;
+        const build = await readServingBuild(servingRecord, live.pid);
+        return { daemon: adoptedDaemon(live.pid, pidfdOpen(live.pid)), ...(build && { build }) };
+      },
     });
     keeper = kept;
-    const triggers = new Handoffs(config, supervisor, kept, bound, logger);
+    const triggers = new Handoffs(config, supervisor, kept, bound, logger, notify);
     const trigger = await serveTriggers(config.triggerSocket, logger, (line, socket) =>
       triggers.serveRequest(line, socket),
     );
@@ -186,6 +199,8 @@ export async function runSupervisor(
     throw error;
   }
   logger.info({ trigger: config.triggerSocket, pid: process.pid }, 'supervisor running');
+  notify?.ready(servingStatus(keeper?.current?.pid));
+  notify?.startWatchdog();
   return { done, shutdown: () => shutdown() };
 }
 

@@ -16,7 +16,7 @@ interface StatusReply {
   restartsGaveUp?: { restarts: number; windowMs: number; lastExit: string; lastWords?: string };
   handoffs: { committed: number; rolledBack: number; failed: number; inProgress: boolean };
   restarts: number;
-  listeners: Array<{ name: string; addr: string }>;
+  listeners: Array<{ name: string; addr: string; source?: string }>;
   dataDir?: string;
   lastReport?: { handoffId: string; status: string; reason?: string; phases: { totalMs?: number } };
 }
@@ -44,7 +44,11 @@ export async function showStatus(triggerPath: string, json: boolean): Promise<nu
         : 'daemon     not running (restart pending)',
   );
   if (d) lines.push(`binary     ${[d.binary, ...d.args].join(' ')}`);
-  for (const l of status.listeners) lines.push(`listener   ${l.name} ${l.addr}`);
+  for (const l of status.listeners) {
+    lines.push(
+      `listener   ${l.name} ${l.addr}${l.source && l.source !== 'bound' ? ` (from ${l.source === 'systemd' ? 'systemd' : 'the adopted daemon'})` : ''}`,
+    );
+  }
   if (status.dataDir) lines.push(`data dir   ${status.dataDir}`);
   const h = status.handoffs;
   lines.push(

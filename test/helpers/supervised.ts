@@ -34,6 +34,12 @@ export interface SupervisedOptions {
   readonly dataDir?: string;
   /** Wait until the daemon answers (default), or return once the supervisor process exists. */
   readonly waitForDaemon?: boolean;
+  /** Extra environment for the supervisor itself (e.g. NOTIFY_SOCKET). */
+  readonly supervisorEnv?: Readonly<Record<string, string>>;
+  /** A command that starts the supervisor (e.g. systemd-socket-activate …): it is given node and its args. */
+  readonly launcher?: readonly string[];
+  /** The listener's address. Default: 127.0.0.1:0. */
+  readonly listenAddr?: string;
 }
 
 /** The fixture daemon (test/process/fixtures/daemon.ts) with its paths and fast timing, plus `extra` knobs. */
@@ -72,7 +78,7 @@ export interface SupervisorStatus {
   handoffs: { committed: number; rolledBack: number; failed: number; inProgress: boolean };
   restarts: number;
   restartsGaveUp?: { restarts: number; lastExit: string; lastWords?: string };
-  listeners: Array<{ name: string; addr: string }>;
+  listeners: Array<{ name: string; addr: string; source?: string }>;
   lastReport?: { status: string; reason?: string };
 }
 
@@ -104,14 +110,25 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
       ...(options.extraToml ?? []),
       '[[listeners]]',
       'name = "http"',
-      'addr = "127.0.0.1:0"',
+      `addr = "${options.listenAddr ?? '127.0.0.1:0'}"`,
       '[env]',
       `HANDOFF_SUPERVISED_TEST = "${dir}"`,
       ...env,
     ].join('\n'),
   );
-  const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
+  const command = [
+    ...(options.launcher ?? []),
+    process.execPath,
+    '--import',
+    'tsx',
+    CLI,
+    'run',
+    '--config',
+    config,
+  ];
+  const supervisor = spawnChild(t, command[0]!, command.slice(1), {
     cwd: REPO_ROOT,
+    env: { ...process.env, ...options.supervisorEnv },
   });
   // After hooks run in order: the supervisor is killed first, then the daemons left in their own groups.
   sweepAfter(t, `HANDOFF_SUPERVISED_TEST=${dir}`);
