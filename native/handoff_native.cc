@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <sys/syscall.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -422,6 +423,17 @@ Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// setParentDeathSignal(signal): prctl(PR_SET_PDEATHSIG): the kernel sends `signal` to this process when its
+// parent exits (0 turns it off).
+Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "setParentDeathSignal(signal): signal must be a number");
+  if (prctl(PR_SET_PDEATHSIG, info[0].As<Napi::Number>().Int32Value(), 0, 0, 0) != 0) {
+    return ThrowErrno(env, errno, "prctl");
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flockExclusiveNonBlocking", Napi::Function::New(env, FlockExclusiveNonBlocking));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
@@ -438,6 +450,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
   exports.Set("socketName", Napi::Function::New(env, SocketName));
   exports.Set("sendDatagram", Napi::Function::New(env, SendDatagram));
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
   return exports;
 }
 

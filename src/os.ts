@@ -63,6 +63,7 @@ interface NativeAddon {
   pidfdExited(pidfd: number): boolean;
   socketName(fd: number): SocketName;
   sendDatagram(path: string, payload: Buffer, fds: number[]): void;
+  setParentDeathSignal(signal: number): void;
 }
 
 /** What a socket is bound to (getsockname). */
@@ -335,6 +336,15 @@ export function sendDatagram(path: string, payload: string, fds: readonly number
     native.sendDatagram(path, Buffer.from(payload), [...fds]);
   } catch (cause) {
     throw ioError(`cannot send a datagram to ${path}`, cause, { path });
+  }
+}
+
+/** Asks the kernel to send `signal` to this process when its parent exits (PR_SET_PDEATHSIG). Throws `Io`. */
+export function setParentDeathSignal(signal: NodeJS.Signals): void {
+  try {
+    native.setParentDeathSignal(constants.signals[signal]);
+  } catch (cause) {
+    throw ioError(`cannot ask for ${signal} when the parent exits`, cause);
   }
 }
 

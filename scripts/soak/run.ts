@@ -3,7 +3,7 @@
 // serving daemon after every fault, nothing of the run left behind, the supervisor's fds and RSS flat.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DemoLoad } from '../demo-load.js';
@@ -75,14 +75,21 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const notConverged: number[] = [];
   let load: DemoLoad | undefined;
   let sampler: FlockSampler | undefined;
-  const cleanup = async () => {
+  const cleanup = async (failed: boolean) => {
     sampler?.stop();
     await load?.stop();
     await service.stop().catch(() => {});
     killRun(service.marker);
     for (const mount of [mounts.data, mounts.journal]) if (mount) execFileSync('umount', ['-l', mount]);
+    // A failed run keeps its supervisor's log (every daemon's stderr is in it), to replay with the seed.
+    if (failed) {
+      const kept = join(tmpdir(), `handoff-soak-${options.seed}.log`);
+      copyFileSync(service.log, kept);
+      log(`  the supervisor's log is kept in ${kept}`);
+    }
     rmSync(dir, { recursive: true, force: true });
   };
+  let failed = true;
   try {
     log(`soak: seed ${options.seed}, ${options.handoffs} handoffs, faults: ${kinds.join(', ')} (in ${dir})`);
     await service.start();
@@ -168,9 +175,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (supStart && supEnd && supEnd.fds !== supStart.fds) {
       failures.push(`the supervisor's fds went from ${supStart.fds} to ${supEnd.fds}`);
     }
+    failed = failures.length > 0;
     return result;
   } finally {
-    await cleanup();
+    await cleanup(failed);
   }
 }
 

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isHandoffError } from '../errors.js';
+import { setParentDeathSignal } from '../os.js';
 import { ConfigError, loadConfigFile, validateConfig } from './config.js';
 import { runSupervisor } from './run.js';
 import type { SignalRouter } from './signals.js';
@@ -153,6 +154,7 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
         signals.uninstall();
         throw error;
       }
+      stopWithLauncher();
       const running = await runSupervisor(config, { signals });
       await running.done;
       return 0;
@@ -193,4 +195,20 @@ export function runCli(argv: string[], signals: SignalRouter): Promise<void> {
       process.exitCode = 3;
     },
   );
+}
+
+/**
+ * Under a package runner (`npx handoff run`, an npm script), stopping the runner by its pid kills the shell
+ * between it and us but never signals us: we would run on, orphaned, with our daemon. So when npm started
+ * us, our parent's death is a SIGTERM (a graceful stop). Not otherwise: a supervisor started in the
+ * background by a shell that then exits must keep running.
+ */
+/** Our parent when this module loaded (before the parent-death signal was asked for). */
+const LAUNCHER_PID = process.ppid;
+
+function stopWithLauncher(): void {
+  if (process.env.npm_command === undefined) return;
+  setParentDeathSignal('SIGTERM');
+  // The parent may have died before the request took effect: then we were reparented already.
+  if (process.ppid !== LAUNCHER_PID) process.kill(process.pid, 'SIGTERM');
 }
