@@ -3,15 +3,15 @@
 // and waits until the daemon answers on its control socket. Also what the kernel says about the listener.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sendTrigger } from '../../src/cli/trigger.js';
-import { sweepAfter } from './proc.js';
+import { killProcessesWithEnv } from './proc.js';
 import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
-import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -84,7 +84,15 @@ export interface SupervisorStatus {
 
 /** Starts `node --import tsx <daemonArgs>` under `handoff run` with one listener `http` on 127.0.0.1:0. */
 export async function startSupervised(t: TestContext, options: SupervisedOptions): Promise<Supervised> {
-  const dir = tempDir(t, 'handoff-sup-');
+  // Created by hand so that the cleanup below can be registered first: after hooks run in order, and the
+  // supervisor and its daemons must be gone before their directory is removed.
+  const dir = mkdtempSync(join(tmpdir(), 'handoff-sup-'));
+  let supervisorChild: Child | undefined;
+  t.after(async () => {
+    await supervisorChild?.kill();
+    await killProcessesWithEnv(`HANDOFF_SUPERVISED_TEST=${dir}`);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  });
   const data = options.dataDir ?? join(dir, 'data');
   const control = join(dir, 'control.sock');
   const trigger = join(dir, 'trigger.sock');
@@ -130,8 +138,7 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
     cwd: REPO_ROOT,
     env: { ...process.env, ...options.supervisorEnv },
   });
-  // After hooks run in order: the supervisor is killed first, then the daemons left in their own groups.
-  sweepAfter(t, `HANDOFF_SUPERVISED_TEST=${dir}`);
+  supervisorChild = supervisor;
   const status = async () =>
     existsSync(trigger) ? ((await sendTrigger(trigger, 'status')).status as SupervisorStatus) : undefined;
   const port =
