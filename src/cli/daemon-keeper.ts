@@ -98,14 +98,18 @@ export class DaemonKeeper {
     const { child, pid, stderr } = await spawnInstance('coldStart', build, this.#options.listeners);
     this.#build = build;
     this.#track({ child, stderr, info: { pid, startedAtUnixMs: Date.now(), build } });
-    this.#options.logger.info({ pid, binary: build.command }, 'daemon started');
+    this.#options.logger.info({ daemonPid: pid, binary: build.command }, 'daemon started');
     const answered = await Promise.race([
       waitForIncumbent(this.#options.controlPath, pid, this.#options.startTimeoutMs),
       reaped(child).then(() => false),
     ]);
     if (answered || this.#current?.child !== child) return;
     this.#options.logger.error(
-      { pid, startTimeoutMs: this.#options.startTimeoutMs, controlPath: this.#options.controlPath },
+      {
+        daemonPid: pid,
+        startTimeoutMs: this.#options.startTimeoutMs,
+        controlPath: this.#options.controlPath,
+      },
       'the daemon did not answer on its control socket in time; killing it',
     );
     await killGroupAndReap(child); // the exit handler restarts it
@@ -165,7 +169,7 @@ export class DaemonKeeper {
           delay(Math.max(0, deadline - Date.now())).then(() => false),
         ]);
         if (!exited) {
-          this.#options.logger.warn({ pid: child.pid }, 'daemon did not exit in time; killing it');
+          this.#options.logger.warn({ daemonPid: child.pid }, 'daemon did not exit in time; killing it');
           await killGroupAndReap(child);
         }
       }),
@@ -197,7 +201,7 @@ export class DaemonKeeper {
       void stderr.settled(1000).then(() => {
         const lastWords = stderr.lastWords();
         this.#options.logger.warn(
-          { pid: info.pid, code, signal, uptimeMs, lastWords },
+          { daemonPid: info.pid, code, signal, uptimeMs, lastWords },
           'daemon exited outside a handoff',
         );
         if (uptimeMs >= HEALTHY_UPTIME_MS) this.#failures = 0;
@@ -244,10 +248,10 @@ export class DaemonKeeper {
     try {
       const exited = await Promise.race([reaped(old).then(() => true), delay(graceMs).then(() => false)]);
       if (exited) {
-        this.#options.logger.info({ pid: old.pid, code: old.exitCode }, 'previous daemon exited');
+        this.#options.logger.info({ daemonPid: old.pid, code: old.exitCode }, 'previous daemon exited');
       } else {
         this.#options.logger.warn(
-          { pid: old.pid, graceMs },
+          { daemonPid: old.pid, graceMs },
           'previous daemon still running after the handoff; killing it',
         );
         await killGroupAndReap(old);

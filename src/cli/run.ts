@@ -14,6 +14,7 @@ import type { HandoffConfig } from './config.js';
 import { formatAddress } from './config.js';
 import { DaemonKeeper } from './daemon-keeper.js';
 import { Handoffs } from './handoffs.js';
+import { supervisorLogOptions } from './log-options.js';
 import { SignalRouter, type StopSignal } from './signals.js';
 import { claimSocketPath, inodeAt, removeOwnSocket } from './socket-paths.js';
 import { SupervisorLock, supervisorLockPath } from './supervisor-lock.js';
@@ -47,7 +48,7 @@ export async function runSupervisor(
   config: HandoffConfig,
   options: RunOptions = {},
 ): Promise<RunningSupervisor> {
-  const logger = options.logger ?? createLogger('handoff', config.logLevel);
+  const logger = options.logger ?? createLogger('handoff', supervisorLogOptions(config));
   const signals = options.signals ?? new SignalRouter().install();
   // Our stderr may be a pipe to a log collector that went away: losing lines is fine, dying of EPIPE is not.
   process.stderr.on('error', () => {});
@@ -179,7 +180,7 @@ export async function runSupervisor(
     signals.uninstall();
     throw error;
   }
-  logger.info({ trigger: config.triggerSocket, pid: process.pid }, 'supervisor running');
+  logger.info({ trigger: config.triggerSocket }, 'supervisor running');
   return { done, shutdown: () => shutdown() };
 }
 
