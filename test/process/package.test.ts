@@ -188,6 +188,12 @@ test('the packed package installs with no compiler and no install script, import
     files.some((path) => /^prebuilds\/linux-x64\/[^/]+\.node$/.test(path)),
     'the tarball has a linux-x64 prebuild',
   );
+  if (which('aarch64-linux-gnu-g++')) {
+    assert.ok(
+      files.some((path) => /^prebuilds\/linux-arm64\/[^/]+\.node$/.test(path)),
+      'with the cross compiler installed, the tarball has a linux-arm64 prebuild too',
+    );
+  }
   const unwanted = files.filter((path) =>
     /^(?:dist\/)?(?:bench|scripts|test|examples)\/|^src\/|^build\/|^node_modules\/|\.test\.|\.tsbuildinfo$/.test(
       path,
