@@ -218,13 +218,31 @@ test('the packed package installs with no compiler and no install script, import
   const installed = join(app, 'node_modules', PACKAGE.name);
   assert.ok(!existsSync(join(installed, 'build')), 'nothing was built from source');
 
-  // Each entry's names, and the prebuilt addon at work (a listening socket made and closed).
+  // Each entry's names, and the prebuilt addon at work (a listening socket made and closed). The checks
+  // from here to the handoff are independent of each other, so they run side by side.
   const probe = `const entries = { main: h, protocol: p, testing: x };
 const keys = Object.fromEntries(Object.entries(entries).map(([k, v]) => [k, Object.keys(v).sort()]));
 const { fd, port } = h.listenTcp('127.0.0.1', 0); h.closeFd(fd);
 const result = (extra) => console.log(JSON.stringify({ keys, port, ...extra }));`;
-  const esm = JSON.parse(
-    await run(
+  writeFileSync(join(app, 'esm.mts'), TYPED_ESM);
+  writeFileSync(join(app, 'cjs.cts'), TYPED_CJS);
+  writeFileSync(
+    join(app, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: {
+        module: 'nodenext',
+        target: 'es2022',
+        strict: true,
+        noEmit: true,
+        types: ['node'],
+        typeRoots: [join(REPO_ROOT, 'node_modules/@types')],
+      },
+      files: ['esm.mts', 'cjs.cts'],
+    }),
+  );
+  const inApp = { cwd: app, env };
+  const [esmOut, cjsOut, , version] = await Promise.all([
+    run(
       t,
       'node',
       [
@@ -232,11 +250,9 @@ const result = (extra) => console.log(JSON.stringify({ keys, port, ...extra }));
         '-e',
         `import * as h from '${PACKAGE.name}'; import * as p from '${PACKAGE.name}/protocol'; import * as x from '${PACKAGE.name}/testing';\n${probe}\nresult({});`,
       ],
-      { cwd: app, env },
+      inApp,
     ),
-  ) as { keys: Record<string, string[]>; port: number };
-  const cjs = JSON.parse(
-    await run(
+    run(
       t,
       'node',
       [
@@ -244,9 +260,13 @@ const result = (extra) => console.log(JSON.stringify({ keys, port, ...extra }));
         `const h = require('${PACKAGE.name}'), p = require('${PACKAGE.name}/protocol'), x = require('${PACKAGE.name}/testing');\n${probe}
 import('${PACKAGE.name}').then((m) => result({ sameAsImport: m.HandoffError === h.HandoffError }));`,
       ],
-      { cwd: app, env },
+      inApp,
     ),
-  ) as typeof esm & { sameAsImport: boolean };
+    run(t, 'node', [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], inApp),
+    run(t, 'npx', ['--offline', 'handoff', '--version'], inApp),
+  ]);
+  const esm = JSON.parse(esmOut) as { keys: Record<string, string[]>; port: number };
+  const cjs = JSON.parse(cjsOut) as typeof esm & { sameAsImport: boolean };
   assert.deepEqual(cjs.keys, esm.keys);
   assert.equal(cjs.sameAsImport, true, 'require and import load one copy of the package');
   assert.ok(esm.port > 0);
@@ -266,29 +286,6 @@ import('${PACKAGE.name}').then((m) => result({ sameAsImport: m.HandoffError === 
     assert.ok(!esm.keys.main!.includes(name), `the main entry keeps ${name} out`);
   }
   assert.ok(esm.keys.protocol!.includes('encodeFrame') && esm.keys.testing!.includes('crashHere'));
-
-  writeFileSync(join(app, 'esm.mts'), TYPED_ESM);
-  writeFileSync(join(app, 'cjs.cts'), TYPED_CJS);
-  writeFileSync(
-    join(app, 'tsconfig.json'),
-    JSON.stringify({
-      compilerOptions: {
-        module: 'nodenext',
-        target: 'es2022',
-        strict: true,
-        noEmit: true,
-        types: ['node'],
-        typeRoots: [join(REPO_ROOT, 'node_modules/@types')],
-      },
-      files: ['esm.mts', 'cjs.cts'],
-    }),
-  );
-  await run(t, 'node', [join(REPO_ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], {
-    cwd: app,
-    env,
-  });
-
-  const version = await run(t, 'npx', ['--offline', 'handoff', '--version'], { cwd: app, env });
   assert.equal(version.trim(), `${PACKAGE.name} ${PACKAGE.version}`);
 
   // The installed `handoff run`, as the bin npm linked, supervising the tiny daemon through one handoff.
