@@ -6,7 +6,6 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
-import { supervisorLogOptions } from '../../src/cli/log-options.js';
 import { HandoffError } from '../../src/errors.js';
 import { createLogger, type LoggerOptions } from '../../src/log.js';
 import { tempDir } from '../helpers/temp-dir.js';
@@ -113,21 +112,4 @@ test('a line that cannot be written is lost without an exception', () => {
   closeSync(fd);
   const logger = createLogger('test', { fd });
   assert.doesNotThrow(() => logger.error({ err: new Error('x') }, 'into a closed fd'));
-});
-
-test('the supervisor logs pretty with colours at a terminal, JSON elsewhere, and as configured when told', () => {
-  const auto = { logLevel: 'info', logFormat: 'auto' } as const;
-  assert.deepEqual(supervisorLogOptions(auto, {}, true), { level: 'info', format: 'pretty', color: true });
-  assert.deepEqual(supervisorLogOptions(auto, { NO_COLOR: '1' }, true), {
-    level: 'info',
-    format: 'pretty',
-    color: false,
-  });
-  assert.deepEqual(supervisorLogOptions(auto, {}, false), { level: 'info', format: 'json', color: false });
-  assert.deepEqual(supervisorLogOptions({ logLevel: 'debug', logFormat: 'pretty' }, {}, false), {
-    level: 'debug',
-    format: 'pretty',
-    color: false,
-  });
-  assert.equal(supervisorLogOptions({ logLevel: 'info', logFormat: 'json' }, {}, true).format, 'json');
 });
