@@ -7,13 +7,17 @@ import type { Drainable, ReadinessSnapshot } from './drainable.js';
 import { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 import type { InheritedListeners, ListenerHandle } from './inherited-listeners.js';
 import { DataDirLock } from './lock.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, type LoggerOptions } from './log.js';
 import { type BegunSuccessor, detectRole, type SuccessorOptions } from './successor.js';
+
+/** The name on the library's own lines inside a daemon. */
+const LIBRARY_LOG_NAME = 'handoff.daemon';
 
 /** What the daemon's `start` is given once it holds the data-dir lock. */
 export interface DaemonContext {
   readonly role: 'coldStart' | 'successor';
   readonly dataDir: string;
+  /** For the daemon's own lines: named `log.name` (default `daemon`), apart from the library's `handoff.daemon`. */
   readonly logger: Logger;
   /**
    * The supervisor-held listener `name`, for `server.listen(handle)`: once per name; undefined when the
@@ -46,8 +50,14 @@ export interface RunDaemonOptions {
   readonly incumbent?: Omit<IncumbentOptions, 'buildId' | 'logger'>;
   /** Timing options of the successor path. */
   readonly successor?: SuccessorOptions;
-  /** Default: JSON lines on stderr. */
+  /**
+   * Where every line goes, the library's and the daemon's (`context.logger` is this logger too). Default: two
+   * loggers made with `createLogger` and `log`: the library's lines named `handoff.daemon`, the daemon's
+   * own named `log.name`, so a reader can tell them apart.
+   */
   readonly logger?: Logger;
+  /** The default loggers' name (for `context.logger`; default `daemon`), level and format. */
+  readonly log?: LoggerOptions & { readonly name?: string };
   /** Exit the process when done (0 after Commit or shutdown, 1 when the data went to another). Default: true. */
   readonly exitProcess?: boolean;
   /** Stop gracefully on SIGTERM and SIGINT. Default: true. */
@@ -61,7 +71,7 @@ export interface RunDaemonOptions {
  * listeners works too). Resolves with how serving ended when `exitProcess` is false; otherwise exits.
  */
 export async function runDaemon(options: RunDaemonOptions): Promise<ServeOutcome> {
-  const logger = options.logger ?? createLogger('handoff.daemon');
+  const logger = options.logger ?? createLogger(LIBRARY_LOG_NAME, options.log);
   const exit = options.exitProcess !== false;
   // A daemon's stderr may be a pipe to a supervisor that has died (kill -9): losing log lines is fine,
   // dying of EPIPE on the next console.error is not.
@@ -111,6 +121,7 @@ async function startUp(
   options: RunDaemonOptions,
   logger: Logger,
 ): Promise<{ incumbent: Incumbent; app: DaemonApp }> {
+  const appLogger = options.logger ?? createLogger(options.log?.name ?? 'daemon', options.log);
   const role = detectRole(options.env ?? process.env, options.successor);
   const incumbentOptions: IncumbentOptions = {
     ...options.incumbent,
@@ -120,7 +131,7 @@ async function startUp(
   const context = (begun?: BegunSuccessor): DaemonContext => ({
     role: begun ? 'successor' : 'coldStart',
     dataDir: options.dataDir,
-    logger,
+    logger: appLogger,
     takeListener: (name) => (begun ? begun.takeListener(name) : role.listeners.take(name)),
   });
   if (role.kind === 'coldStart') {

@@ -2,12 +2,11 @@
 // (docs/protocol.md §1, §2.1, §5.2, §6). The only importer of the native addon (STYLE rule 4): expected errnos become values,
 // every other failure a HandoffError with the addon's Error as `cause`.
 
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
 import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { HandoffError, ioError } from './errors.js';
+import { packageRoot } from './package-root.js';
 
 /**
  * The longest Unix socket path Linux accepts, in bytes: `sun_path` is 108 bytes and needs a terminating NUL.
@@ -72,32 +71,32 @@ export type SocketName =
   | { readonly family: 'unix'; readonly path: string }
   | { readonly family: 'other' };
 
-// src/os.ts and dist/os.js both sit one level below the package root, next to build/.
 /**
- * The addon sits in <package root>/build/Release. This file is src/os.ts under tsx and dist/src/os.js once
- * built, one or two levels below the root: the first candidate that exists wins.
+ * Loads the addon once, through node-gyp-build: a local build (build/Release, made by `npm ci` in a clone or
+ * by a source fallback at install) wins, else the prebuilt binary for this platform shipped in prebuilds/.
+ * node-gyp-build is CommonJS and loaded with `require`: importing it as ESM would start Node's CommonJS
+ * export scanner and add milliseconds to every daemon's start.
  */
-const ADDON_PATH =
-  ['../build/Release/handoff_native.node', '../../build/Release/handoff_native.node']
-    .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
-    .find((path) => existsSync(path)) ??
-  fileURLToPath(new URL('../build/Release/handoff_native.node', import.meta.url));
-
-const native: NativeAddon = loadAddon();
-
 function loadAddon(): NativeAddon {
+  let root = '(unknown)';
   try {
-    return createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    root = packageRoot();
+    const load = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => unknown;
+    return load(root) as NativeAddon;
   } catch (cause) {
     throw new HandoffError(
       'Io',
-      `cannot load the handoff native addon at ${ADDON_PATH}: ${firstLine(cause)}. ` +
-        'Build it with `npm rebuild` (or `npm ci`) in the handoff package; building needs g++, make and python3.',
-      { path: ADDON_PATH },
+      `cannot load the daemon-handoff native addon from ${root} (looked for build/Release/handoff_native.node ` +
+        `and prebuilds/${process.platform}-${process.arch}/): ${firstLine(cause)}. ` +
+        'Fix: `npm rebuild daemon-handoff` builds it from source (needs g++, make and python3); ' +
+        'in a clone of the repository, `npm ci`.',
+      { path: root },
       { cause },
     );
   }
 }
+
+const native: NativeAddon = loadAddon();
 
 /** The first line of an error's message (require errors append a multi-line require stack). */
 function firstLine(cause: unknown): string {
@@ -249,9 +248,9 @@ export function dupFd(fd: number): number {
  * Sets the accept-queue limit of the listening socket `fd` to `backlog` (capped by net.core.somaxconn) by
  * running listen(2) on it again, which on Linux changes nothing else. Every listen(2) on a shared socket
  * replaces the limit for all its holders, and Node listens on an inherited fd with 511 whatever its
- * options say, so the library puts the supervisor's size back after a daemon listens (docs: "Accept
- * queue"). Throws `NotAListener` for a socket that is not listening (it would start listening),
- * `Io` for a closed fd.
+ * options say, so the library puts the supervisor's size back after a daemon listens
+ * (docs/operations.md, "Accept queue"). Throws `NotAListener` for a socket that is not listening (it
+ * would start listening), `Io` for a closed fd.
  */
 export function setListenBacklog(fd: number, backlog: number = DEFAULT_BACKLOG): void {
   checkInteger('backlog', backlog, 1, 0x7fffffff);

@@ -18,6 +18,7 @@ import {
   Http2Drain,
   HttpDrain,
   HttpsDrain,
+  type LogLevel,
   runDaemon,
   TcpDrain,
   WebSocketDrain,
@@ -47,7 +48,7 @@ if (secure && !values['tls-dir']) {
   process.stderr.write(`servers daemon: --kind ${kind} needs --tls-dir\n`);
   process.exit(64);
 }
-const logger = createLogger(`servers-${kind}`, values['log-level']);
+const logger = createLogger(`servers-${kind}`, { level: values['log-level'] as LogLevel });
 const pid = `${process.pid}`;
 
 /** The durable part of the ws kind: one fsynced line per acknowledged message id. */

@@ -7,7 +7,7 @@ import http from 'node:http';
 import { parseArgs } from 'node:util';
 import express from 'express';
 import { createLogger, HttpDrain, runDaemon } from '../../src/index.js'; // in your app: 'daemon-handoff'
-import { JsonLog } from '../shared/json-log.js';
+import { JsonLog } from '../common/json-log.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,7 +25,7 @@ await runDaemon({
   dataDir: values['data-dir'],
   controlPath: values['control-socket'],
   buildId: 'express-example',
-  logger: createLogger('express-example', 'warn'),
+  logger: createLogger('express-example', { level: 'warn' }),
   async start(context) {
     const log = new JsonLog(context.dataDir);
     const app = express();

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { createLogger, HttpDrain, runDaemon } from '../../src/index.js'; // in your app: 'daemon-handoff'
-import { JsonLog } from '../shared/json-log.js';
+import { JsonLog } from '../common/json-log.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,7 +24,7 @@ await runDaemon({
   dataDir: values['data-dir'],
   controlPath: values['control-socket'],
   buildId: 'fastify-example',
-  logger: createLogger('fastify-example', 'warn'),
+  logger: createLogger('fastify-example', { level: 'warn' }),
   async start(context) {
     const log = new JsonLog(context.dataDir);
     const app = Fastify();

@@ -7,7 +7,7 @@
 // Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
 
 import { parseArgs } from 'node:util';
-import { createLogger, runDaemon } from '../../src/index.js';
+import { LOG_LEVELS, type LogLevel, runDaemon } from '../../src/index.js';
 import { createKvApp } from './app.js';
 import { Store } from './store.js';
 
@@ -31,13 +31,17 @@ if (!dataDir || !controlPath) {
   process.exit(64);
 }
 const buildId = values['build-id'];
-const logger = createLogger('kv', values['log-level']);
+const level = values['log-level'] as LogLevel;
+if (!LOG_LEVELS.includes(level)) {
+  process.stderr.write(`kv: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}\n`);
+  process.exit(64);
+}
 
 await runDaemon({
   dataDir,
   controlPath,
   buildId,
-  logger,
+  log: { name: 'kv', level },
   async start(context) {
     if (values['hang-at-start']) {
       // A build that never comes up (for the soak): the handoff's ready budget rolls it back.
@@ -57,7 +61,7 @@ await runDaemon({
         resolve,
       );
     });
-    logger.info(
+    context.logger.info(
       { role: context.role, revision: store.revision, listening: app.readiness().listeningOn },
       'kv serving',
     );

@@ -2,11 +2,12 @@
 // exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled back, 3
 // failed).
 
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isHandoffError } from '../errors.js';
 import { setParentDeathSignal } from '../os.js';
+import { packageRoot } from '../package-root.js';
 import { ConfigError, loadConfigFile, validateConfig } from './config.js';
 import { runSupervisor } from './run.js';
 import type { SignalRouter } from './signals.js';
@@ -22,6 +23,7 @@ commands:
                                              serving build) and show each phase; exit 0 committed,
                                              2 rolled back, 3 failed
   status   [--json]                          the serving daemon: pid, build id, uptime, handoffs, last report
+  --version                                  print the version
 
 options for upgrade and status:
   --config FILE         read trigger_socket from this config (default: ./handoff.toml)
@@ -32,7 +34,11 @@ flags for run (override the config file; keys as in the config):
   --listen NAME=ADDR (repeatable; ADDR is host:port, [v6]:port or unix:/path)  --trigger-socket PATH
   --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --start-timeout-secs N
   --ready-timeout-secs N  --allow-unhealthy  --verify-revisions  --restart-backoff-ms N  --max-restarts N
-  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL  --allowed-binary-dir DIR (repeatable)
+  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL  --log-format auto|json|pretty
+  --allowed-binary-dir DIR (repeatable)
+
+A handoff to the serving build: \`handoff upgrade\`, or SIGHUP to the supervisor, whose pid is in
+<trigger_socket>.lock: kill -HUP $(cat /run/my-daemon/trigger.sock.lock)
 `;
 
 const OPTIONS = {
@@ -40,6 +46,7 @@ const OPTIONS = {
   trigger: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
   'control-socket': { type: 'string' },
   binary: { type: 'string' },
   arg: { type: 'string', multiple: true },
@@ -60,6 +67,7 @@ const OPTIONS = {
   'restart-backoff-ms': { type: 'string' },
   'shutdown-grace-secs': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -85,6 +93,7 @@ function flagOverrides(values: Values): Record<string, unknown> {
   text('journal', 'journal');
   text('data-dir', 'data_dir');
   text('log-level', 'log_level');
+  text('log-format', 'log_format');
   num('drain-grace-secs', 'drain_grace_secs');
   num('deadline-secs', 'deadline_secs');
   num('start-timeout-secs', 'start_timeout_secs');
@@ -140,6 +149,10 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
   const [command, ...rest] = positionals;
   // Only the supervisor keeps the signals it caught; every other command gets Node's defaults back.
   if (command !== 'run') signals.uninstall();
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
@@ -169,6 +182,15 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
+}
+
+/** `daemon-handoff <version>`, from the package's own package.json. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  return `${pkg.name} ${pkg.version}`;
 }
 
 /** Runs the `handoff` command line; sets process.exitCode. */

@@ -5,6 +5,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
 import { readBoundedFileSync } from '../atomic-file.js';
 import { CrashEnv } from '../crash.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log.js';
 import { RoleEnv } from '../role-env.js';
 import {
   DEFAULT_DEADLINE_MS,
@@ -45,7 +46,9 @@ export interface HandoffConfig {
   readonly maxRestarts: number;
   readonly restartWindowMs: number;
   readonly shutdownGraceMs: number;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
+  /** `auto`: pretty when stderr is a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat | 'auto';
 }
 
 /** Every key, its meaning and its default: the one place the README's config reference is written from. */
@@ -78,6 +81,8 @@ export const CONFIG_KEYS = {
   restart_window_secs: 'default 60. The window max_restarts counts restarts in.',
   shutdown_grace_secs: 'default 30. On SIGTERM/SIGINT, how long the daemon may take to exit before SIGKILL.',
   log_level: 'default "info". Supervisor log level: debug, info, warn or error.',
+  log_format:
+    'default "auto". Supervisor log lines: "json" (one object per line), "pretty" (one readable line), or "auto" (pretty when stderr is a terminal, else json).',
 } as const;
 
 /** An invalid configuration: one line naming the source and the key, for a person to fix. */
@@ -152,8 +157,12 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
     fail('args', `expected an array of strings, got ${show(args)}`);
   const logLevel = raw.log_level ?? 'info';
-  if (typeof logLevel !== 'string' || !['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+  if (!(LOG_LEVELS as readonly unknown[]).includes(logLevel)) {
     fail('log_level', `expected debug, info, warn or error, got ${show(logLevel)}`);
+  }
+  const logFormat = raw.log_format ?? 'auto';
+  if (!(['auto', ...LOG_FORMATS] as readonly unknown[]).includes(logFormat)) {
+    fail('log_format', `expected auto, json or pretty, got ${show(logFormat)}`);
   }
   const journal = raw.journal === undefined ? undefined : path('journal', raw.journal);
   const dataDir = raw.data_dir === undefined ? undefined : path('data_dir', raw.data_dir);
@@ -178,7 +187,8 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     maxRestarts: integer('max_restarts', 5, 0),
     restartWindowMs: seconds('restart_window_secs', 60_000),
     shutdownGraceMs: seconds('shutdown_grace_secs', 30_000, 0),
-    logLevel: logLevel as string,
+    logLevel: logLevel as LogLevel,
+    logFormat: logFormat as LogFormat | 'auto',
   };
 }
 

@@ -15,6 +15,7 @@ import { DaemonKeeper } from './daemon-keeper.js';
 import { adoptedDaemon } from './daemon-process.js';
 import { Handoffs } from './handoffs.js';
 import { acquireListeners, systemdListeners } from './listeners.js';
+import { supervisorLogOptions } from './log-options.js';
 import { SdNotify, servingStatus } from './sd-notify.js';
 import { readServingBuild, recordServingBuild, servingBuildPath } from './serving-build.js';
 import { SignalRouter, type StopSignal } from './signals.js';
@@ -43,7 +44,7 @@ export async function runSupervisor(
   config: HandoffConfig,
   options: RunOptions = {},
 ): Promise<RunningSupervisor> {
-  const logger = options.logger ?? createLogger('handoff', config.logLevel);
+  const logger = options.logger ?? createLogger('handoff', supervisorLogOptions(config));
   const signals = options.signals ?? new SignalRouter().install();
   // Under systemd (Type=notify): READY, RELOADING around handoffs, STOPPING, the watchdog, the fd store.
   const notify = SdNotify.fromEnv(process.env, logger);
@@ -198,7 +199,7 @@ export async function runSupervisor(
     signals.uninstall();
     throw error;
   }
-  logger.info({ trigger: config.triggerSocket, pid: process.pid }, 'supervisor running');
+  logger.info({ trigger: config.triggerSocket }, 'supervisor running');
   notify?.ready(servingStatus(keeper?.current?.pid));
   notify?.startWatchdog();
   return { done, shutdown: () => shutdown() };
