@@ -58,13 +58,19 @@ function printReport(r: SoakResult): void {
     `seed ${r.seed}: ${r.handoffs} handoffs, ${r.outcomes.committed} committed, ${r.outcomes.rolledBack} rolled back, ${r.outcomes.other} other`,
   );
   out();
-  out('| fault | injected | failed requests |');
-  out('| --- | ---: | ---: |');
-  for (const [kind, stats] of Object.entries(r.faults))
-    out(`| ${kind} | ${stats.injected} | ${stats.failedRequests} |`);
-  out(
-    `| (none) | ${r.handoffs - Object.values(r.faults).reduce((a, s) => a + s.injected, 0)} | ${r.failedOutsideFaults} |`,
-  );
+  out('| fault | injected | failed requests | why they failed |');
+  out('| --- | ---: | ---: | --- |');
+  const why = (reasons: Record<string, number>) =>
+    Object.entries(reasons)
+      .map(([reason, n]) => `${reason} ×${n}`)
+      .join(', ');
+  for (const [kind, stats] of Object.entries(r.faults)) {
+    out(`| ${kind} | ${stats.injected} | ${stats.failedRequests} | ${why(stats.reasons)} |`);
+  }
+  const clean = r.handoffs - Object.values(r.faults).reduce((a, s) => a + s.injected, 0);
+  const stray: Record<string, number> = {};
+  for (const f of r.outsideFaults) stray[f.reason] = (stray[f.reason] ?? 0) + 1;
+  out(`| (none) | ${clean} | ${r.failedOutsideFaults} | ${why(stray)} |`);
   out();
   out(
     `requests: ${r.requests.sent} sent, ${r.requests.failed} failed; acknowledged writes: ${r.writes.acked}, lost: ${r.writes.lost}; wrong reads: ${r.wrongReads}`,

@@ -30,6 +30,8 @@ export interface FaultStats {
   injected: number;
   /** Requests that failed while this fault was being injected and recovered from. */
   failedRequests: number;
+  /** Those failures by reason (`ECONNRESET`, `HTTP 500`, …). */
+  reasons: Record<string, number>;
 }
 
 export interface SoakResult {
@@ -37,8 +39,9 @@ export interface SoakResult {
   readonly handoffs: number;
   readonly outcomes: { committed: number; rolledBack: number; other: number };
   readonly faults: Partial<Record<FaultKind, FaultStats>>;
-  /** Failed requests outside every fault window (must be 0). */
+  /** Failed requests outside every fault window (must be 0), by reason, with the handoff they came after. */
   readonly failedOutsideFaults: number;
+  readonly outsideFaults: Array<{ reason: string; afterHandoff: number }>;
   readonly requests: { sent: number; failed: number };
   readonly writes: { acked: number; lost: number };
   readonly wrongReads: number;
@@ -71,6 +74,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const convergeTimeoutMs = options.convergeTimeoutMs ?? 60_000;
   const faults: Partial<Record<FaultKind, FaultStats>> = {};
   const windows: Array<{ kind: FaultKind; from: number; to: number }> = [];
+  /** When each handoff began (load time), to tell which one a stray failure followed. */
+  const handoffStarts: number[] = [];
   const outcomes = { committed: 0, rolledBack: 0, other: 0 };
   const notConverged: number[] = [];
   let load: DemoLoad | undefined;
@@ -107,11 +112,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       else if (/committed=false/.test(reply)) outcomes.rolledBack++;
       else outcomes.other++;
       if (planned.fault) {
-        const stats = faults[planned.fault] ?? { injected: 0, failedRequests: 0 };
+        const stats = faults[planned.fault] ?? { injected: 0, failedRequests: 0, reasons: {} };
         faults[planned.fault] = stats;
         stats.injected++;
         windows.push({ kind: planned.fault, from, to: load.elapsedMs() });
       }
+      handoffStarts.push(from);
       supStart ??= await sampleSupervisor(service);
       const label = planned.fault ? `${planned.fault}${planned.step ? `@${planned.step}` : ''}` : 'clean';
       const took = `${((load.elapsedMs() - from) / 1000).toFixed(1)} s`.padStart(7);
@@ -131,13 +137,20 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     const leftBehind = service.daemons();
     // Failed requests belong to the fault whose window (with 1 s either side for requests in flight) holds
     // them; any other failure is a failure of the tool.
-    let failedOutsideFaults = 0;
+    const outsideFaults: SoakResult['outsideFaults'] = [];
     for (const sample of load.samples) {
       if (sample.ok) continue;
+      const reason = sample.reason ?? 'unknown';
       const window = windows.find((w) => sample.at >= w.from - 1000 && sample.at <= w.to + 1000);
-      if (window) faults[window.kind]!.failedRequests++;
-      else failedOutsideFaults++;
+      if (window) {
+        const stats = faults[window.kind]!;
+        stats.failedRequests++;
+        stats.reasons[reason] = (stats.reasons[reason] ?? 0) + 1;
+      } else {
+        outsideFaults.push({ reason, afterHandoff: handoffStarts.filter((at) => at <= sample.at).length });
+      }
     }
+    const failedOutsideFaults = outsideFaults.length;
     const stats = [...load.stats.values()];
     const result: SoakResult = {
       seed: options.seed,
@@ -145,6 +158,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       outcomes,
       faults,
       failedOutsideFaults,
+      outsideFaults,
       requests: { sent: sum(stats.map((s) => s.sent)), failed: sum(stats.map((s) => s.failed)) },
       writes: { acked: load.acked.size, lost: lost.length },
       wrongReads: load.wrongReads,
@@ -171,7 +185,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       failures.push(`no single serving daemon after handoffs ${notConverged.join(', ')}`);
     if (leftBehind.length > 0) failures.push(`processes left behind: ${leftBehind.join(', ')}`);
     if (exit !== 0) failures.push(`the supervisor exited ${exit} on SIGTERM`);
-    if (failedOutsideFaults > 0) failures.push(`${failedOutsideFaults} requests failed outside any fault`);
+    if (failedOutsideFaults > 0) {
+      const detail = outsideFaults.map((f) => `${f.reason} after handoff ${f.afterHandoff}`).join(', ');
+      failures.push(`${failedOutsideFaults} requests failed outside any fault: ${detail}`);
+    }
     if (supStart && supEnd && supEnd.fds !== supStart.fds) {
       failures.push(`the supervisor's fds went from ${supStart.fds} to ${supEnd.fds}`);
     }
