@@ -1,6 +1,7 @@
-# The one native target: src/os.ts loads build/Release/handoff_native.node (DESIGN: one small in-repo addon).
-# npm ci builds it through npm's bundled node-gyp (a package with binding.gyp and no install script gets
-# `node-gyp rebuild`). C++ exceptions are off: errors are thrown as JS exceptions by hand.
+# The one native target, loaded only by src/os.ts through node-gyp-build: build/Release/handoff_native.node
+# when built here, else prebuilds/<platform>-<arch>/ (made at `npm pack` by scripts/prebuilds.ts, N-API, so
+# one binary serves every Node version). The `install` script (node-gyp-build) builds from source only when
+# no prebuild loads: `npm ci` in a clone does. C++ exceptions are off: errors are thrown as JS exceptions.
 {
   "targets": [
     {

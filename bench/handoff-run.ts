@@ -1,5 +1,6 @@
-// Starts `handoff run` (the supervisor, dist/src/cli/main.js) on a generated config in its own process group,
-// waits until its daemon answers, and stops it again: shared by `npm run demo` and `npm run bench`.
+// Starts `handoff run` (the supervisor, as the package's `handoff` bin runs it) on a generated config in its
+// own process group, waits until its daemon answers, and stops it again: shared by `npm run demo` and
+// `npm run bench`.
 
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, openSync, writeFileSync } from 'node:fs';
@@ -12,7 +13,10 @@ import { sendTrigger } from '../src/cli/trigger.js';
 export const ROOT = fileURLToPath(
   new URL(import.meta.url.includes('/dist/') ? '../../' : '../', import.meta.url),
 );
-export const HANDOFF_CLI = join(ROOT, 'dist/src/cli/main.js');
+/** The `handoff` bin as published (package.json `bin`): a launcher that runs HANDOFF_CLI with Node's flags. */
+export const HANDOFF_BIN = join(ROOT, 'bin/handoff');
+/** The command line's bundled code, for running it under other flags. */
+export const HANDOFF_CLI = join(ROOT, 'dist/lib/cli.js');
 
 export interface HandoffRunOptions {
   /** A directory of its own: the config, sockets, journal and log go here. */
@@ -31,6 +35,8 @@ export interface HandoffRunOptions {
   readonly startTimeoutMs?: number;
   /** Leave drain_grace_secs and deadline_secs at the supervisor's defaults (25 s, 60 s), not 10 s and 30 s. */
   readonly defaultBudgets?: boolean;
+  /** How to start the supervisor, before `run --config …`. Default: `[HANDOFF_BIN]`. */
+  readonly command?: readonly [string, ...string[]];
 }
 
 export interface HandoffRun {
@@ -77,7 +83,8 @@ export async function startHandoffRun(options: HandoffRunOptions): Promise<Hando
     ].join('\n'),
   );
   const log = openSync(paths.log, 'a');
-  const child = spawn(process.execPath, [HANDOFF_CLI, 'run', '--config', paths.config], {
+  const [file, ...prefix] = options.command ?? [HANDOFF_BIN];
+  const child = spawn(file, [...prefix, 'run', '--config', paths.config], {
     stdio: ['ignore', log, log],
     detached: true,
   });

@@ -5,7 +5,7 @@
 
 import { createServer } from 'node:http';
 import { parseArgs } from 'node:util';
-import { createLogger, HttpDrain, runDaemon } from '../src/index.js';
+import { HttpDrain, type LogLevel, runDaemon } from '../src/index.js';
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,7 @@ await runDaemon({
   dataDir,
   controlPath,
   buildId: 'hello',
-  logger: createLogger('hello', values['log-level']),
+  log: { name: 'hello', level: values['log-level'] as LogLevel },
   async start(context) {
     const server = createServer((_req, res) => res.end('hello\n'));
     const http = new HttpDrain(server);

@@ -13,6 +13,7 @@ import { ROOT } from './handoff-run.js';
 import { parseSize } from './kv-log.js';
 import { killProcessesMentioning } from './proc.js';
 import { type BenchRun, type Machine, renderTables } from './report.js';
+import { runServerBench } from './servers/bench.js';
 import { renderSizeSvg, renderSizeTable } from './size-report.js';
 import { runSizes, type SizeCell } from './sizes.js';
 import { measureStartUp, type StartUpResult, startUpSubjects } from './start-up.js';
@@ -30,10 +31,11 @@ const { values } = parseArgs({
     'kv-size': { type: 'string' },
     /** Deploys per data-size cell. Default: 15 (--quick: 5). */
     'size-deploys': { type: 'string' },
+    server: { type: 'string' },
   },
 });
 const quick = values.quick;
-const deploys = Number(values.deploys ?? (quick ? 5 : 100));
+const deploys = Number(values.deploys ?? (quick ? 5 : values.server ? 20 : 100));
 if (!Number.isInteger(deploys) || deploys < 1) {
   process.stderr.write(`bench: --deploys must be a positive integer, got ${values.deploys}\n`);
   process.exit(2);
@@ -61,6 +63,16 @@ const selected = (kind: DaemonKind | 'kv-size', way: string) =>
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 async function main(): Promise<number> {
+  if (values.server !== undefined) {
+    return runServerBench({
+      servers: values.server,
+      deploys,
+      quick,
+      out: values.out,
+      keep: values.keep,
+      say,
+    });
+  }
   const startedMs = performance.now();
   const runDir = mkdtempSync(join(tmpdir(), 'handoff-bench-'));
   const stamp = new Date().toISOString().replace(/:/g, '-').replace(/\..*/, '');

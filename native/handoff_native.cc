@@ -18,12 +18,28 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/syscall.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <arpa/inet.h>
 #include <unistd.h>
+
+// The pidfd syscalls by number: glibc wrappers exist only since 2.36, and the numbers are the same on every
+// architecture (they were added after the syscall tables were unified).
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 #include <cerrno>
 #include <cstdlib>
@@ -284,6 +300,140 @@ Napi::Value ListenAgain(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// pidfdOpen(pid) -> a pidfd (close-on-exec) that names this very process for as long as the fd is open: no
+// pid-reuse race. The caller owns it.
+Napi::Value PidfdOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "pidfdOpen(pid): pid must be a number");
+  long fd = syscall(SYS_pidfd_open, info[0].As<Napi::Number>().Int32Value(), 0);
+  if (fd < 0) return ThrowErrno(env, errno, "pidfd_open");
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// pidfdGetfd(pidfd, targetFd) -> a close-on-exec duplicate, in this process, of fd `targetFd` of the process
+// behind `pidfd` (needs ptrace rights over it). The caller owns the new fd.
+Napi::Value PidfdGetfd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0) || !IsInt(info, 1)) return ThrowType(env, "pidfdGetfd(pidfd, fd): expected (number, number)");
+  long fd = syscall(SYS_pidfd_getfd, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), 0);
+  if (fd < 0) return ThrowErrno(env, errno, "pidfd_getfd");
+  return Napi::Number::New(env, static_cast<double>(fd));
+}
+
+// pidfdSendSignal(pidfd, signal): kill(2) through a pidfd, so it can only reach the process it names.
+Napi::Value PidfdSendSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0) || !IsInt(info, 1)) return ThrowType(env, "pidfdSendSignal(pidfd, signal): expected (number, number)");
+  if (syscall(SYS_pidfd_send_signal, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), nullptr, 0) != 0) {
+    return ThrowErrno(env, errno, "pidfd_send_signal");
+  }
+  return env.Undefined();
+}
+
+// pidfdExited(pidfd) -> whether the process has exited (its pidfd polls readable); never blocks.
+Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "pidfdExited(pidfd): pidfd must be a number");
+  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+  int n = poll(&p, 1, 0);
+  if (n < 0) return ThrowErrno(env, errno, "poll");
+  return Napi::Boolean::New(env, n > 0);
+}
+
+// socketName(fd) -> { family: 'inet' | 'inet6', address, port } or { family: 'unix', path } (getsockname),
+// or { family: 'other' }. Throws for a non-socket (ENOTSOCK) and a closed fd.
+Napi::Value SocketName(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "socketName(fd): fd must be a number");
+  struct sockaddr_storage addr;
+  std::memset(&addr, 0, sizeof(addr));
+  socklen_t len = sizeof(addr);
+  if (getsockname(info[0].As<Napi::Number>().Int32Value(), reinterpret_cast<struct sockaddr*>(&addr), &len) != 0) {
+    return ThrowErrno(env, errno, "getsockname");
+  }
+  Napi::Object result = Napi::Object::New(env);
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (addr.ss_family == AF_INET || addr.ss_family == AF_INET6) {
+    bool v4 = addr.ss_family == AF_INET;
+    auto* a4 = reinterpret_cast<struct sockaddr_in*>(&addr);
+    auto* a6 = reinterpret_cast<struct sockaddr_in6*>(&addr);
+    inet_ntop(addr.ss_family, v4 ? static_cast<void*>(&a4->sin_addr) : static_cast<void*>(&a6->sin6_addr), text, sizeof(text));
+    result.Set("family", Napi::String::New(env, v4 ? "inet" : "inet6"));
+    result.Set("address", Napi::String::New(env, text));
+    result.Set("port", Napi::Number::New(env, ntohs(v4 ? a4->sin_port : a6->sin6_port)));
+  } else if (addr.ss_family == AF_UNIX) {
+    auto* un = reinterpret_cast<struct sockaddr_un*>(&addr);
+    size_t pathLen = len > offsetof(struct sockaddr_un, sun_path) ? len - offsetof(struct sockaddr_un, sun_path) : 0;
+    std::string path(un->sun_path, strnlen(un->sun_path, pathLen));
+    result.Set("family", Napi::String::New(env, "unix"));
+    result.Set("path", Napi::String::New(env, path));
+  } else {
+    result.Set("family", Napi::String::New(env, "other"));
+  }
+  return result;
+}
+
+// sendDatagram(path, payload, fds) -> sends one datagram on a fresh AF_UNIX SOCK_DGRAM socket to `path`
+// ("@name" is the abstract namespace), with `fds` attached (SCM_RIGHTS), then closes the socket. For
+// sd_notify (NOTIFY_SOCKET). The fds stay the caller's.
+Napi::Value SendDatagram(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString() || !info[1].IsBuffer() || !info[2].IsArray()) {
+    return ThrowType(env, "sendDatagram(path, payload, fds): expected (string, Buffer, number[])");
+  }
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  Napi::Buffer<char> payload = info[1].As<Napi::Buffer<char>>();
+  Napi::Array fdArray = info[2].As<Napi::Array>();
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < fdArray.Length(); i++) {
+    Napi::Value v = fdArray.Get(i);
+    if (!v.IsNumber()) return ThrowType(env, "sendDatagram: fds must be numbers");
+    fds.push_back(v.As<Napi::Number>().Int32Value());
+  }
+  struct sockaddr_un addr;
+  std::memset(&addr, 0, sizeof(addr));
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path)) return ThrowErrno(env, ENAMETOOLONG, "sendmsg");
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  if (path[0] == '@') addr.sun_path[0] = '\0';
+  socklen_t addrLen = static_cast<socklen_t>(offsetof(struct sockaddr_un, sun_path) + path.size() + (path[0] == '@' ? 0 : 1));
+  int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (sock < 0) return ThrowErrno(env, errno, "socket");
+  struct iovec iov = {payload.Data(), payload.Length()};
+  struct msghdr msg;
+  std::memset(&msg, 0, sizeof(msg));
+  msg.msg_name = &addr;
+  msg.msg_namelen = addrLen;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  std::vector<char> control(CMSG_SPACE(sizeof(int) * (fds.empty() ? 1 : fds.size())), 0);
+  if (!fds.empty()) {
+    msg.msg_control = control.data();
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * fds.size());
+    struct cmsghdr* cmsg = CMSG_FIRSTHDR(&msg);
+    cmsg->cmsg_level = SOL_SOCKET;
+    cmsg->cmsg_type = SCM_RIGHTS;
+    cmsg->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * fds.size());
+  }
+  ssize_t sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
+  int err = errno;
+  close(sock);
+  if (sent < 0) return ThrowErrno(env, err, "sendmsg");
+  return env.Undefined();
+}
+
+// setParentDeathSignal(signal): prctl(PR_SET_PDEATHSIG): the kernel sends `signal` to this process when its
+// parent exits (0 turns it off).
+Napi::Value SetParentDeathSignal(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!IsInt(info, 0)) return ThrowType(env, "setParentDeathSignal(signal): signal must be a number");
+  if (prctl(PR_SET_PDEATHSIG, info[0].As<Napi::Number>().Int32Value(), 0, 0, 0) != 0) {
+    return ThrowErrno(env, errno, "prctl");
+  }
+  return env.Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flockExclusiveNonBlocking", Napi::Function::New(env, FlockExclusiveNonBlocking));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentials));
@@ -294,6 +444,13 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("dupFd", Napi::Function::New(env, DupFd));
   exports.Set("listenAgain", Napi::Function::New(env, ListenAgain));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdGetfd", Napi::Function::New(env, PidfdGetfd));
+  exports.Set("pidfdSendSignal", Napi::Function::New(env, PidfdSendSignal));
+  exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
+  exports.Set("socketName", Napi::Function::New(env, SocketName));
+  exports.Set("sendDatagram", Napi::Function::New(env, SendDatagram));
+  exports.Set("setParentDeathSignal", Napi::Function::New(env, SetParentDeathSignal));
   return exports;
 }
 

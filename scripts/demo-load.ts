@@ -15,6 +15,12 @@ export interface KindStats {
   sent: number;
   ok: number;
   failed: number;
+  /**
+   * Requests sent again because the server closed a kept-alive connection as they went out on it: nothing
+   * of them was processed (no response began), and HTTP lets a client retry that (RFC 9112 §9.3.1), as
+   * undici and browsers do. Each is counted once, under its final result as well.
+   */
+  retried: number;
   /** Failure reasons and how often each happened. */
   errors: Record<string, number>;
 }
@@ -24,6 +30,8 @@ export interface Sample {
   readonly at: number;
   readonly latencyMs: number;
   readonly ok: boolean;
+  /** Why it failed (`ECONNRESET`, `HTTP 503`, …). */
+  readonly reason?: string;
 }
 
 /** How many client loops of each kind `start` runs. */
@@ -140,20 +148,26 @@ export class DemoLoad {
 
   /** Runs one request, counting it under `kind`; returns the reply when it was a 2xx. */
   async #timed(kind: RequestKind, run: () => Promise<{ status: number; body: string }>) {
-    const stats = this.stats.get(kind) ?? { sent: 0, ok: 0, failed: 0, errors: {} };
+    const stats = this.stats.get(kind) ?? { sent: 0, ok: 0, failed: 0, retried: 0, errors: {} };
     this.stats.set(kind, stats);
     stats.sent++;
     const at = this.elapsedMs();
     let reason: string | undefined;
     let reply: { status: number; body: string } | undefined;
     try {
-      reply = await run();
+      try {
+        reply = await run();
+      } catch (error) {
+        if (!(error as { closedBeforeResponse?: boolean }).closedBeforeResponse) throw error;
+        stats.retried++;
+        reply = await run();
+      }
       if (reply.status < 200 || reply.status > 299) reason = `HTTP ${reply.status}`;
     } catch (error) {
       reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
     }
     const ok = reason === undefined;
-    this.samples.push({ at, latencyMs: this.elapsedMs() - at, ok });
+    this.samples.push({ at, latencyMs: this.elapsedMs() - at, ok, ...(reason !== undefined && { reason }) });
     if (ok) {
       stats.ok++;
       return reply;
@@ -166,9 +180,11 @@ export class DemoLoad {
 
   #request(method: string, path: string, body: string | undefined, agent: http.Agent | false) {
     return new Promise<{ status: number; body: string }>((resolve, reject) => {
+      let answered = false;
       const req = http.request(
         { host: '127.0.0.1', port: this.#port, method, path, agent, timeout: this.#requestTimeoutMs },
         (res) => {
+          answered = true;
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => {
@@ -179,7 +195,13 @@ export class DemoLoad {
         },
       );
       req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'TIMEOUT' })));
-      req.on('error', reject);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        // A kept-alive connection the server closed as this request went out on it (Node's documented
+        // case for request.reusedSocket): not a byte of an answer, so the request was never processed.
+        const closed = error.code === 'ECONNRESET' || error.message === 'socket hang up';
+        if (req.reusedSocket && !answered && closed) Object.assign(error, { closedBeforeResponse: true });
+        reject(error);
+      });
       req.end(body);
     });
   }

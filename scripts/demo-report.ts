@@ -36,8 +36,13 @@ export function printReport(result: DemoResult, json: boolean): number {
   const { load, reports, windows, lost } = result;
   const kinds = Object.fromEntries(load.stats);
   const totals = [...load.stats.values()].reduce(
-    (t, s) => ({ sent: t.sent + s.sent, ok: t.ok + s.ok, failed: t.failed + s.failed }),
-    { sent: 0, ok: 0, failed: 0 },
+    (t, s) => ({
+      sent: t.sent + s.sent,
+      ok: t.ok + s.ok,
+      failed: t.failed + s.failed,
+      retried: t.retried + s.retried,
+    }),
+    { sent: 0, ok: 0, failed: 0, retried: 0 },
   );
   const during = (at: number) => windows.some(([from, to]) => at >= from && at <= to);
   const steady = latency(load.samples.filter((s) => !during(s.at)).map((s) => s.latencyMs));
@@ -82,17 +87,17 @@ export function printReport(result: DemoResult, json: boolean): number {
   }
   const out = (line = '') => process.stdout.write(`${line}\n`);
   out();
-  out('requests                      sent       ok   failed');
+  out('requests                      sent       ok   failed  retried');
   for (const [kind, s] of load.stats) {
     const why = Object.entries(s.errors)
       .map(([e, n]) => `${e}×${n}`)
       .join(' ');
     out(
-      `  ${kind.padEnd(24)} ${String(s.sent).padStart(8)} ${String(s.ok).padStart(8)} ${String(s.failed).padStart(8)}  ${why}`,
+      `  ${kind.padEnd(24)} ${String(s.sent).padStart(8)} ${String(s.ok).padStart(8)} ${String(s.failed).padStart(8)} ${String(s.retried).padStart(8)}  ${why}`,
     );
   }
   out(
-    `  ${'total'.padEnd(24)} ${String(totals.sent).padStart(8)} ${String(totals.ok).padStart(8)} ${String(totals.failed).padStart(8)}`,
+    `  ${'total'.padEnd(24)} ${String(totals.sent).padStart(8)} ${String(totals.ok).padStart(8)} ${String(totals.failed).padStart(8)} ${String(totals.retried).padStart(8)}`,
   );
   out();
   out(

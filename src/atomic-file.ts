@@ -2,7 +2,7 @@
 // atomically through a fresh temporary file, and read with a size cap (docs/operations.md, "Security model").
 
 import { randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -74,5 +74,31 @@ export async function readBoundedFile(path: string, maxBytes: number): Promise<B
     return buffer.subarray(0, length);
   } finally {
     await file.close();
+  }
+}
+
+/**
+ * `readBoundedFile`, synchronously (for start-up paths such as loading the config). With `followSymlinks`,
+ * a symlink at `path` is followed (an operator's config often is one); what it leads to is checked the same.
+ */
+export function readBoundedFileSync(path: string, maxBytes: number, followSymlinks = false): Buffer {
+  const nofollow = followSymlinks ? 0 : constants.O_NOFOLLOW;
+  const fd = openSync(path, constants.O_RDONLY | nofollow | constants.O_NONBLOCK);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw new UnsafeFileError(`${path} is not a regular file`);
+    if (stat.size > maxBytes)
+      throw new UnsafeFileError(`${path} is ${stat.size} bytes; at most ${maxBytes} are read`);
+    const buffer = Buffer.alloc(maxBytes + 1);
+    let length = 0;
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > maxBytes) throw new UnsafeFileError(`${path} is over ${maxBytes} bytes`);
+    }
+    return buffer.subarray(0, length);
+  } finally {
+    closeSync(fd);
   }
 }

@@ -1,50 +1,22 @@
 // The incumbent's control socket (docs/protocol.md §5.2 [beyond]): bound atomically and privately, and served only to
 // peers of our own uid or root. Used by the cold start and, after Ready, by the successor taking over.
 
-import { randomBytes } from 'node:crypto';
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { HandoffError, ioError } from './errors.js';
-import { checkSocketPath, closeFd, listenUnix, peerCredentials, socketFd } from './os.js';
+import { closeFd, peerCredentials, socketFd } from './os.js';
+import { bindUnixSocket, ensurePrivateDirectory } from './safe-path.js';
 
 /**
  * Binds a Unix stream socket at `path` so that the path never points at nothing and never at a socket
- * anyone else may use: bind a short temporary name in the same directory with mode 0600 (the native layer
- * chmods before listen, so no connection can arrive at a wider mode), then rename it over `path`. An old
- * incumbent still listening on the previous inode keeps its open sessions; new connections reach us.
+ * anyone else may use: the socket is made (mode 0600) in a private scratch directory and renamed over
+ * `path`. An old incumbent still listening on the previous inode keeps its open sessions; new connections
+ * reach us. The directory must be safe from other users (`UnsafePath` otherwise; created 0700 if missing).
  * Throws `SocketPathTooLong` for a path over the sun_path limit, `Io` for anything else.
  */
 export async function bindControlSocket(path: string): Promise<Server> {
-  checkSocketPath(path);
-  const dir = dirname(path);
-  // Short on purpose: the temporary name must fit in sun_path too.
-  const temp = join(dir, `.ho-${process.pid}-${randomBytes(3).toString('hex')}.tmp`);
-  try {
-    checkSocketPath(temp);
-  } catch (error) {
-    throw new HandoffError(
-      'SocketPathTooLong',
-      `control socket ${path} is too close to the sun_path limit for its atomic bind, which needs the ` +
-        `temporary name ${basename(temp)} in the same directory; use a shorter directory`,
-      { path },
-      { cause: error },
-    );
-  }
-  try {
-    mkdirSync(dir, { recursive: true });
-    rmSync(temp, { force: true });
-  } catch (error) {
-    throw ioError(`preparing the directory of control socket ${path}`, error, { path });
-  }
-  const fd = listenUnix(temp, { mode: 0o600 });
-  try {
-    renameSync(temp, path);
-  } catch (error) {
-    closeFd(fd);
-    rmSync(temp, { force: true });
-    throw ioError(`moving the control socket into place at ${path}`, error, { path });
-  }
+  ensurePrivateDirectory(dirname(path), 'directory of the control socket');
+  const { fd } = bindUnixSocket(path, 0o600, 'control socket');
   // Listening through the fd (not the path) also means closing this server never unlinks `path`, which by
   // then may belong to our successor.
   const server = createServer({ pauseOnConnect: true });
@@ -76,5 +48,21 @@ export function checkPeer(socket: Socket, allowedUids: readonly number[] = []): 
     {
       uid,
     },
+  );
+}
+
+/**
+ * The supervisor's side of the same rule: before it speaks to a control socket, its server must be our own
+ * uid or root — else `PeerRejected` naming the uid. Someone else's socket planted at the path (a wrong
+ * directory mode) would otherwise be told our handoffs.
+ */
+export function checkServer(socket: Socket, path: string): void {
+  const uid = peerCredentials(socketFd(socket)).uid;
+  const ours = process.getuid?.() ?? -1;
+  if (uid === 0 || uid === ours) return;
+  throw new HandoffError(
+    'PeerRejected',
+    `the control socket ${path} is served by uid ${uid}, not by us (uid ${ours}) or root; refusing to use it`,
+    { uid, path },
   );
 }

@@ -8,8 +8,11 @@ import type { Drainable, ReadinessSnapshot } from './drainable.js';
 import { Incumbent, type IncumbentOptions, type ServeOutcome } from './incumbent.js';
 import type { InheritedListeners, ListenerHandle } from './inherited-listeners.js';
 import { DataDirLock } from './lock.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, type Logger, type LoggerOptions } from './log.js';
 import { type BegunSuccessor, detectRole, type Role, type SuccessorOptions } from './successor.js';
+
+/** The name on the library's own lines inside a daemon. */
+const LIBRARY_LOG_NAME = 'handoff.daemon';
 
 /**
  * What the daemon's `prepare` is given. A successor's prepare holds no lock and no listener, and the old
@@ -18,6 +21,7 @@ import { type BegunSuccessor, detectRole, type Role, type SuccessorOptions } fro
 export interface PrepareContext {
   readonly role: 'coldStart' | 'successor';
   readonly dataDir: string;
+  /** For the daemon's own lines: named `log.name` (default `daemon`), apart from the library's `handoff.daemon`. */
   readonly logger: Logger;
 }
 
@@ -79,8 +83,14 @@ export interface RunDaemonOptions<Prepared = undefined> {
   readonly incumbent?: Omit<IncumbentOptions, 'buildId' | 'logger'>;
   /** Timing options of the successor path. */
   readonly successor?: SuccessorOptions;
-  /** Default: JSON lines on stderr. */
+  /**
+   * Where every line goes, the library's and the daemon's (`context.logger` is this logger too). Default: two
+   * loggers made with `createLogger` and `log`: the library's lines named `handoff.daemon`, the daemon's
+   * own named `log.name`, so a reader can tell them apart.
+   */
   readonly logger?: Logger;
+  /** The default loggers' name (for `context.logger`; default `daemon`), level and format. */
+  readonly log?: LoggerOptions & { readonly name?: string };
   /** Exit the process when done (0 after Commit or shutdown, 1 when the data went to another). Default: true. */
   readonly exitProcess?: boolean;
   /** Stop gracefully on SIGTERM and SIGINT. Default: true. */
@@ -96,7 +106,7 @@ export interface RunDaemonOptions<Prepared = undefined> {
 export async function runDaemon<Prepared = undefined>(
   options: RunDaemonOptions<Prepared>,
 ): Promise<ServeOutcome> {
-  const logger = options.logger ?? createLogger('handoff.daemon');
+  const logger = options.logger ?? createLogger(LIBRARY_LOG_NAME, options.log);
   const exit = options.exitProcess !== false;
   // A daemon's stderr may be a pipe to a supervisor that has died (kill -9): losing log lines is fine,
   // dying of EPIPE on the next console.error is not.
@@ -153,11 +163,12 @@ async function startUp<Prepared>(
   logger: Logger,
   step: StartUpStep,
 ): Promise<{ incumbent: Incumbent; app: DaemonApp }> {
+  const appLogger = options.logger ?? createLogger(options.log?.name ?? 'daemon', options.log);
   const role = detectRole(options.env ?? process.env, options.successor);
   const prepare = async (kind: Role['kind']): Promise<Prepared> => {
     step.name = 'prepare';
     if (!options.prepare) return undefined as Prepared;
-    return options.prepare({ role: kind, dataDir: options.dataDir, logger });
+    return options.prepare({ role: kind, dataDir: options.dataDir, logger: appLogger });
   };
   const incumbentOptions: IncumbentOptions = {
     ...options.incumbent,
@@ -167,7 +178,7 @@ async function startUp<Prepared>(
   const context = (begun?: BegunSuccessor): DaemonContext => ({
     role: begun ? 'successor' : 'coldStart',
     dataDir: options.dataDir,
-    logger,
+    logger: appLogger,
     takeListener: (name) => (begun ? begun.takeListener(name) : role.listeners.take(name)),
   });
   if (role.kind === 'coldStart') {

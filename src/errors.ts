@@ -2,7 +2,10 @@
 // stable string `code`, structured `details`, and a message that names the file, fd, socket or value at fault.
 // This file is pure (no I/O): src/protocol/ may import it.
 
-/** Every error code, docs/protocol.md §10 plus the [beyond] ones. `InvalidOption` is ours: misuse caught at construction. */
+/**
+ * Every error code (docs/protocol.md §10) plus the [beyond] ones: `InvalidOption` (misuse caught at
+ * construction), `HookFailed` (a daemon hook threw), `UnsafePath` (a directory other users could tamper with).
+ */
 export const ERROR_CODES = [
   'Io',
   'Codec',
@@ -23,6 +26,8 @@ export const ERROR_CODES = [
   'PeerRejected',
   'NotAListener',
   'InvalidOption',
+  'HookFailed',
+  'UnsafePath',
 ] as const;
 
 export type HandoffErrorCode = (typeof ERROR_CODES)[number];
@@ -55,7 +60,7 @@ export interface HandoffErrorDetails {
   /** Io, NotAListener: the fd at fault, and for NotAListener its LISTEN_FDNAMES name. */
   readonly fd?: number;
   readonly name?: string;
-  /** Io, SocketPathTooLong, LockHeld: the path at fault. */
+  /** Io, SocketPathTooLong, LockHeld, UnsafePath: the path at fault. */
   readonly path?: string;
   /** Io: the errno name (`ENOENT`, `EPIPE`, …) when one is known. */
   readonly errno?: string;

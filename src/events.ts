@@ -1,4 +1,4 @@
-// Event and metric names (docs/protocol.md §9), and a typed event emitter the incumbent and supervisor report on.
+// Event names (docs/protocol.md §9), and a typed event emitter the incumbent and supervisor report on.
 
 import { EventEmitter } from 'node:events';
 import type { HandoffId } from './protocol/messages.js';
@@ -12,17 +12,6 @@ export const HandoffEvent = Object.freeze({
   COMMIT: 'handoff.commit',
   ABORT: 'handoff.abort',
   RESUME: 'handoff.resume',
-} as const);
-
-export const HandoffMetric = Object.freeze({
-  HANDOFFS_TOTAL: 'handoff_handoffs_total',
-  FAILURES_TOTAL: 'handoff_failures_total',
-  ROLLED_BACK_TOTAL: 'handoff_rolled_back_total',
-  SEAL_FAILURES_TOTAL: 'handoff_seal_failures_total',
-  DURATION_SECONDS: 'handoff_duration_seconds',
-  DRAIN_SECONDS: 'handoff_drain_seconds',
-  SEAL_SECONDS: 'handoff_seal_seconds',
-  BEGIN_TO_READY_SECONDS: 'handoff_begin_to_ready_seconds',
 } as const);
 
 /** The payload of each event. Durations are milliseconds. */

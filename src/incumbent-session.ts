@@ -348,7 +348,7 @@ function unreachable(message: never): never {
 function hookError(hook: string, error: unknown): HandoffError {
   if (isHandoffError(error)) return error;
   const text = error instanceof Error ? error.message : String(error);
-  return new HandoffError('Protocol', `the daemon's ${hook} hook failed: ${text}`, {}, { cause: error });
+  return new HandoffError('HookFailed', `the daemon's ${hook} hook failed: ${text}`, {}, { cause: error });
 }
 
 function checkDrainReport(report: DrainReport): DrainReport {

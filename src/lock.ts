@@ -3,13 +3,13 @@
 // names the holder for error messages and for the stale-lock check.
 
 import { closeSync, constants, fstatSync, open as openCallback, unlinkSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { readBoundedFile, writeFileAtomic } from './atomic-file.js';
 import { HandoffError, ioError, isHandoffError } from './errors.js';
 import { type Logger, silentLogger } from './log.js';
 import { tryFlockExclusive } from './os.js';
+import { ensurePrivateDirectory } from './safe-path.js';
 
 /** The lock file inside the data dir: created if missing, never truncated, never deleted. */
 export const LOCK_FILE_NAME = '.handoff.lock';
@@ -44,19 +44,17 @@ export class DataDirLock {
    * Creates `dir` (recursively) and its lock file if missing, takes the flock without waiting, and writes the
    * pidfile. Throws `LockHeld` with the pid from the pidfile (0 if unreadable) when another open file description
    * holds the lock: another process, or another `acquire` in this process (flock is per open file description).
-   * Throws `Io` when the directory or the lock file cannot be created or opened, or the lock file is not a
-   * regular file of our own uid. The pidfile only names the holder: failing to write it (a full disk) is
+   * Throws `UnsafePath` when the directory (or one above it) can be changed by another user, `Io` when the
+   * directory or the lock file cannot be created or opened, or the lock file is not a regular file of ours. The pidfile only names the holder: failing to write it (a full disk) is
    * logged and never costs the flock.
    */
   static async acquire(dir: string, options: DataDirLockOptions = {}): Promise<DataDirLock> {
     const logger = options.logger ?? silentLogger;
     const dataDir = resolve(dir);
     const lockPath = join(dataDir, LOCK_FILE_NAME);
-    try {
-      await mkdir(dataDir, { recursive: true });
-    } catch (cause) {
-      throw ioError(`cannot create data dir ${dataDir}`, cause, { path: dataDir });
-    }
+    // Ours and private (created 0700 if missing), or UnsafePath: in a directory others can write, a lock
+    // or pidfile could be swapped for something of theirs.
+    ensurePrivateDirectory(dataDir, 'data dir');
     let fd: number;
     try {
       // O_CREAT without O_TRUNC: an existing lock file keeps its inode, which is the lock's identity.

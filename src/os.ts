@@ -2,11 +2,11 @@
 // (docs/protocol.md §1, §2.1, §5.2, §6). The only importer of the native addon (STYLE rule 4): expected errnos become values,
 // every other failure a HandoffError with the addon's Error as `cause`.
 
-import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
-import { fileURLToPath } from 'node:url';
+import { constants } from 'node:os';
 import { HandoffError, ioError } from './errors.js';
+import { packageRoot } from './package-root.js';
 
 /**
  * The longest Unix socket path Linux accepts, in bytes: `sun_path` is 108 bytes and needs a terminating NUL.
@@ -56,34 +56,47 @@ interface NativeAddon {
   closeFd(fd: number): void;
   dupFd(fd: number): number;
   listenAgain(fd: number, backlog: number): void;
+  pidfdOpen(pid: number): number;
+  pidfdGetfd(pidfd: number, fd: number): number;
+  pidfdSendSignal(pidfd: number, signal: number): void;
+  pidfdExited(pidfd: number): boolean;
+  socketName(fd: number): SocketName;
+  sendDatagram(path: string, payload: Buffer, fds: number[]): void;
+  setParentDeathSignal(signal: number): void;
 }
 
-// src/os.ts and dist/os.js both sit one level below the package root, next to build/.
+/** What a socket is bound to (getsockname). */
+export type SocketName =
+  | { readonly family: 'inet' | 'inet6'; readonly address: string; readonly port: number }
+  | { readonly family: 'unix'; readonly path: string }
+  | { readonly family: 'other' };
+
 /**
- * The addon sits in <package root>/build/Release. This file is src/os.ts under tsx and dist/src/os.js once
- * built, one or two levels below the root: the first candidate that exists wins.
+ * Loads the addon once, through node-gyp-build: a local build (build/Release, made by `npm ci` in a clone or
+ * by a source fallback at install) wins, else the prebuilt binary for this platform shipped in prebuilds/.
+ * node-gyp-build is CommonJS and loaded with `require`: importing it as ESM would start Node's CommonJS
+ * export scanner and add milliseconds to every daemon's start.
  */
-const ADDON_PATH =
-  ['../build/Release/handoff_native.node', '../../build/Release/handoff_native.node']
-    .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
-    .find((path) => existsSync(path)) ??
-  fileURLToPath(new URL('../build/Release/handoff_native.node', import.meta.url));
-
-const native: NativeAddon = loadAddon();
-
 function loadAddon(): NativeAddon {
+  let root = '(unknown)';
   try {
-    return createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    root = packageRoot();
+    const load = createRequire(import.meta.url)('node-gyp-build') as (dir: string) => unknown;
+    return load(root) as NativeAddon;
   } catch (cause) {
     throw new HandoffError(
       'Io',
-      `cannot load the handoff native addon at ${ADDON_PATH}: ${firstLine(cause)}. ` +
-        'Build it with `npm rebuild` (or `npm ci`) in the handoff package; building needs g++, make and python3.',
-      { path: ADDON_PATH },
+      `cannot load the daemon-handoff native addon from ${root} (looked for build/Release/handoff_native.node ` +
+        `and prebuilds/${process.platform}-${process.arch}/): ${firstLine(cause)}. ` +
+        'Fix: `npm rebuild daemon-handoff` builds it from source (needs g++, make and python3); ' +
+        'in a clone of the repository, `npm ci`.',
+      { path: root },
       { cause },
     );
   }
 }
+
+const native: NativeAddon = loadAddon();
 
 /** The first line of an error's message (require errors append a multi-line require stack). */
 function firstLine(cause: unknown): string {
@@ -235,9 +248,9 @@ export function dupFd(fd: number): number {
  * Sets the accept-queue limit of the listening socket `fd` to `backlog` (capped by net.core.somaxconn) by
  * running listen(2) on it again, which on Linux changes nothing else. Every listen(2) on a shared socket
  * replaces the limit for all its holders, and Node listens on an inherited fd with 511 whatever its
- * options say, so the library puts the supervisor's size back after a daemon listens (docs: "Accept
- * queue"). Throws `NotAListener` for a socket that is not listening (it would start listening),
- * `Io` for a closed fd.
+ * options say, so the library puts the supervisor's size back after a daemon listens
+ * (docs/operations.md, "Accept queue"). Throws `NotAListener` for a socket that is not listening (it
+ * would start listening), `Io` for a closed fd.
  */
 export function setListenBacklog(fd: number, backlog: number = DEFAULT_BACKLOG): void {
   checkInteger('backlog', backlog, 1, 0x7fffffff);
@@ -250,6 +263,87 @@ export function setListenBacklog(fd: number, backlog: number = DEFAULT_BACKLOG):
     native.listenAgain(fd, backlog);
   } catch (cause) {
     throw ioError(`cannot set the backlog of listening fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * A pidfd for `pid`: it names that very process for as long as it is open (no pid-reuse race). The caller
+ * owns it (close with `closeFd`). Throws `Io` (ESRCH when the process is gone).
+ */
+export function pidfdOpen(pid: number): number {
+  checkInteger('pid', pid, 1, 0x7fffffff);
+  try {
+    return native.pidfdOpen(pid);
+  } catch (cause) {
+    throw ioError(`cannot open a pidfd for pid ${pid}`, cause);
+  }
+}
+
+/**
+ * A duplicate, in this process, of fd `fd` of the process behind `pidfd` (Linux ≥ 5.6; needs the right to
+ * ptrace it: same uid and Yama ptrace_scope 0, or CAP_SYS_PTRACE). The caller owns the new fd. Throws `Io`
+ * (EPERM when not permitted, EBADF when it has no such fd).
+ */
+export function pidfdGetfd(pidfd: number, fd: number): number {
+  checkFd(pidfd);
+  checkFd(fd);
+  try {
+    return native.pidfdGetfd(pidfd, fd);
+  } catch (cause) {
+    throw ioError(`cannot take fd ${fd} from the process behind pidfd ${pidfd}`, cause, { fd });
+  }
+}
+
+/** Sends `signal` to the process behind `pidfd` (and only to it). Throws `Io` (ESRCH once it has exited). */
+export function pidfdSendSignal(pidfd: number, signal: NodeJS.Signals): void {
+  checkFd(pidfd);
+  const number = constants.signals[signal];
+  try {
+    native.pidfdSendSignal(pidfd, number);
+  } catch (cause) {
+    throw ioError(`cannot send ${signal} through pidfd ${pidfd}`, cause);
+  }
+}
+
+/** Whether the process behind `pidfd` has exited. Never blocks. */
+export function pidfdExited(pidfd: number): boolean {
+  checkFd(pidfd);
+  try {
+    return native.pidfdExited(pidfd);
+  } catch (cause) {
+    throw ioError(`cannot poll pidfd ${pidfd}`, cause);
+  }
+}
+
+/** What the socket `fd` is bound to. Throws `Io` for a non-socket or a closed fd. */
+export function socketName(fd: number): SocketName {
+  checkFd(fd);
+  try {
+    return native.socketName(fd);
+  } catch (cause) {
+    throw ioError(`cannot read the address of socket fd ${fd}`, cause, { fd });
+  }
+}
+
+/**
+ * Sends one datagram to the Unix datagram socket at `path` (`@name`: the abstract namespace), with `fds`
+ * attached (SCM_RIGHTS), from a fresh socket that is closed right after. For sd_notify. Throws `Io`.
+ */
+export function sendDatagram(path: string, payload: string, fds: readonly number[] = []): void {
+  for (const fd of fds) checkFd(fd);
+  try {
+    native.sendDatagram(path, Buffer.from(payload), [...fds]);
+  } catch (cause) {
+    throw ioError(`cannot send a datagram to ${path}`, cause, { path });
+  }
+}
+
+/** Asks the kernel to send `signal` to this process when its parent exits (PR_SET_PDEATHSIG). Throws `Io`. */
+export function setParentDeathSignal(signal: NodeJS.Signals): void {
+  try {
+    native.setParentDeathSignal(constants.signals[signal]);
+  } catch (cause) {
+    throw ioError(`cannot ask for ${signal} when the parent exits`, cause);
   }
 }
 

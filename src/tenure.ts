@@ -25,6 +25,7 @@ export class Tenure {
   #server: Server;
   /** Inode of the socket file we put at controlPath, to tell whether the path still leads to us. */
   #pathIno: number;
+  #serverClosed = false;
 
   constructor(server: Server, controlPath: string, lock: DataDirLock, options: TenureOptions) {
     this.controlPath = controlPath;
@@ -64,8 +65,12 @@ export class Tenure {
     }
   }
 
-  /** Stops accepting control connections (sessions already accepted go on). */
+  /**
+   * Stops accepting control connections for good (sessions already accepted go on): a later reclaim takes
+   * the flock back but never binds the control path again — the daemon is stopping or has handed off.
+   */
   closeServer(): void {
+    this.#serverClosed = true;
     this.#server.close();
   }
 
@@ -117,8 +122,12 @@ export class Tenure {
     } catch {
       current = undefined;
     }
-    if (current === this.#pathIno) return;
+    if (current === this.#pathIno || this.#serverClosed) return;
     const server = await bindControlSocket(this.controlPath);
+    if (this.#serverClosed) {
+      server.close(); // closed while we were binding: nothing may listen any more
+      return;
+    }
     const previous = this.#server;
     this.#server = server;
     this.#pathIno = this.#adopt(server);

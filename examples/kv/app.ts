@@ -3,8 +3,8 @@
 
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HttpDrain, type HttpDrainOptions } from '../../src/drain/http.js';
 import type { Drainable, ReadinessSnapshot } from '../../src/drainable.js';
-import { HttpDrain, type HttpDrainOptions } from '../../src/http.js';
 import type { Store } from './store.js';
 import { StoreError } from './store-error.js';
 
@@ -102,9 +102,14 @@ export function createKvApp(options: KvAppOptions): KvApp {
     },
     seal: () => store.seal(),
     async resumeAfterAbort() {
-      // Writers before accept: a request accepted first would be refused with 503 for nothing.
-      await store.reopen();
-      await drainer.resume();
+      // Writers before accept: a request accepted first would be refused with 503 for nothing. But accept
+      // again even when the store cannot reopen (a failed disk): reads still work, writes get an error, and
+      // the service is not left with nobody accepting.
+      try {
+        await store.reopen();
+      } finally {
+        await drainer.resume();
+      }
     },
     async snapshotState() {
       const lastRevisionPerShard = [BigInt(store.revision)];

@@ -3,12 +3,12 @@
 // replays the log while the old build still serves, start (after Begin) only its tail.
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
-//                                   [--fail-at-start] [--no-prepare]
+//                                   [--fail-at-start] [--hang-at-start] [--no-prepare]
 //
 // Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
 
 import { parseArgs } from 'node:util';
-import { createLogger, runDaemon } from '../../src/index.js';
+import { LOG_LEVELS, type LogLevel, runDaemon } from '../../src/index.js';
 import { createKvApp } from './app.js';
 import { PreparedLog, Store } from './store.js';
 
@@ -20,6 +20,7 @@ const { values } = parseArgs({
     host: { type: 'string', default: '127.0.0.1' },
     'build-id': { type: 'string', default: `kv-${process.env.npm_package_version ?? 'dev'}` },
     'fail-at-start': { type: 'boolean', default: false },
+    'hang-at-start': { type: 'boolean', default: false },
     // Replay the whole log in start, after Begin, as daemons without prepare do (the benchmark's baseline).
     'no-prepare': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
@@ -33,23 +34,31 @@ if (!dataDir || !controlPath) {
   process.exit(64);
 }
 const buildId = values['build-id'];
-const logger = createLogger('kv', values['log-level']);
+const level = values['log-level'] as LogLevel;
+if (!LOG_LEVELS.includes(level)) {
+  process.stderr.write(`kv: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}\n`);
+  process.exit(64);
+}
 
 await runDaemon({
   dataDir,
   controlPath,
   buildId,
-  logger,
+  log: { name: 'kv', level },
   async prepare(context) {
     if (values['no-prepare']) return undefined;
     // Read-only, no lock: the old build may be appending right now. What it writes from here until its
     // seal is the tail that start replays.
     const prepared = await PreparedLog.prepare(context.dataDir);
     const { bytes, keys, ms } = prepared;
-    logger.info({ role: context.role, bytes, keys, ms: Math.round(ms) }, 'kv log prepared');
+    context.logger.info({ role: context.role, bytes, keys, ms: Math.round(ms) }, 'kv log prepared');
     return prepared;
   },
   async start(context, prepared) {
+    if (values['hang-at-start']) {
+      // A build that never comes up (for the soak): the handoff's ready budget rolls it back.
+      await new Promise(() => setInterval(() => {}, 60_000));
+    }
     if (values['fail-at-start']) {
       // A broken build, for the demo: it dies before it could serve, and the handoff rolls back.
       throw new Error('this build is broken on purpose (--fail-at-start)');
@@ -64,7 +73,7 @@ await runDaemon({
     const openMs = Math.round((performance.now() - openedAt) * 10) / 10;
     const { preparedUnused, replayedBytes, replayedRecords } = store.opened;
     if (prepared && preparedUnused !== undefined) {
-      logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
+      context.logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
     }
     const app = createKvApp({ store, buildId });
     const inherited = context.takeListener('http');
@@ -75,7 +84,7 @@ await runDaemon({
         resolve,
       );
     });
-    logger.info(
+    context.logger.info(
       {
         role: context.role,
         revision: store.revision,

@@ -2,10 +2,12 @@
 // exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled back, 3
 // failed).
 
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isHandoffError } from '../errors.js';
+import { setParentDeathSignal } from '../os.js';
+import { packageRoot } from '../package-root.js';
 import { ConfigError, loadConfigFile, validateConfig } from './config.js';
 import { runSupervisor } from './run.js';
 import type { SignalRouter } from './signals.js';
@@ -21,6 +23,7 @@ commands:
                                              serving build) and show each phase; exit 0 committed,
                                              2 rolled back, 3 failed
   status   [--json]                          the serving daemon: pid, build id, uptime, handoffs, last report
+  --version                                  print the version
 
 options for upgrade and status:
   --config FILE         read trigger_socket from this config (default: ./handoff.toml)
@@ -31,7 +34,11 @@ flags for run (override the config file; keys as in the config):
   --listen NAME=ADDR (repeatable; ADDR is host:port, [v6]:port or unix:/path)  --trigger-socket PATH
   --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --start-timeout-secs N
   --ready-timeout-secs N  --allow-unhealthy  --verify-revisions  --restart-backoff-ms N  --max-restarts N
-  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL
+  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL  --log-format auto|json|pretty
+  --allowed-binary-dir DIR (repeatable)
+
+A handoff to the serving build: \`handoff upgrade\`, or SIGHUP to the supervisor, whose pid is in
+<trigger_socket>.lock: kill -HUP $(cat /run/my-daemon/trigger.sock.lock)
 `;
 
 const OPTIONS = {
@@ -39,6 +46,7 @@ const OPTIONS = {
   trigger: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
   'control-socket': { type: 'string' },
   binary: { type: 'string' },
   arg: { type: 'string', multiple: true },
@@ -52,12 +60,14 @@ const OPTIONS = {
   'start-timeout-secs': { type: 'string' },
   'ready-timeout-secs': { type: 'string' },
   'max-restarts': { type: 'string' },
+  'allowed-binary-dir': { type: 'string', multiple: true },
   'restart-window-secs': { type: 'string' },
   'allow-unhealthy': { type: 'boolean' },
   'verify-revisions': { type: 'boolean' },
   'restart-backoff-ms': { type: 'string' },
   'shutdown-grace-secs': { type: 'string' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -83,6 +93,7 @@ function flagOverrides(values: Values): Record<string, unknown> {
   text('journal', 'journal');
   text('data-dir', 'data_dir');
   text('log-level', 'log_level');
+  text('log-format', 'log_format');
   num('drain-grace-secs', 'drain_grace_secs');
   num('deadline-secs', 'deadline_secs');
   num('start-timeout-secs', 'start_timeout_secs');
@@ -94,6 +105,7 @@ function flagOverrides(values: Values): Record<string, unknown> {
   if (values['allow-unhealthy']) raw.allow_unhealthy = true;
   if (values['verify-revisions']) raw.verify_revisions = true;
   if (values.arg) raw.args = values.arg;
+  if (values['allowed-binary-dir']) raw.allowed_binary_dirs = values['allowed-binary-dir'];
   if (values.env) {
     raw.env = values.env.map((pair) => {
       const eq = pair.indexOf('=');
@@ -137,6 +149,10 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
   const [command, ...rest] = positionals;
   // Only the supervisor keeps the signals it caught; every other command gets Node's defaults back.
   if (command !== 'run') signals.uninstall();
+  if (values.version) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
   if (values.help || command === undefined || command === 'help') {
     process.stdout.write(USAGE);
     return command === undefined && !values.help ? 2 : 0;
@@ -151,6 +167,7 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
         signals.uninstall();
         throw error;
       }
+      stopWithLauncher();
       const running = await runSupervisor(config, { signals });
       await running.done;
       return 0;
@@ -165,6 +182,15 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
+}
+
+/** `daemon-handoff <version>`, from the package's own package.json. */
+function version(): string {
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  return `${pkg.name} ${pkg.version}`;
 }
 
 /** Runs the `handoff` command line; sets process.exitCode. */
@@ -191,4 +217,20 @@ export function runCli(argv: string[], signals: SignalRouter): Promise<void> {
       process.exitCode = 3;
     },
   );
+}
+
+/**
+ * Under a package runner (`npx handoff run`, an npm script), stopping the runner by its pid kills the shell
+ * between it and us but never signals us: we would run on, orphaned, with our daemon. So when npm started
+ * us, our parent's death is a SIGTERM (a graceful stop). Not otherwise: a supervisor started in the
+ * background by a shell that then exits must keep running.
+ */
+/** Our parent when this module loaded (before the parent-death signal was asked for). */
+const LAUNCHER_PID = process.ppid;
+
+function stopWithLauncher(): void {
+  if (process.env.npm_command === undefined) return;
+  setParentDeathSignal('SIGTERM');
+  // The parent may have died before the request took effect: then we were reparented already.
+  if (process.ppid !== LAUNCHER_PID) process.kill(process.pid, 'SIGTERM');
 }

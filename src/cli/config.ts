@@ -1,9 +1,12 @@
 // The `handoff run` configuration: the Rust reference supervisor's TOML keys plus ours, each default written
 // once here, and validation that names the file and the key at fault in one line.
 
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseToml } from 'smol-toml';
+import { readBoundedFileSync } from '../atomic-file.js';
+import { CrashEnv } from '../crash.js';
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from '../log.js';
+import { RoleEnv } from '../role-env.js';
 import {
   DEFAULT_DEADLINE_MS,
   DEFAULT_DRAIN_GRACE_MS,
@@ -38,11 +41,14 @@ export interface HandoffConfig {
   readonly dataDir: string | undefined;
   readonly allowUnhealthy: boolean;
   readonly verifyRevisions: boolean;
+  readonly allowedBinaryDirs: readonly string[];
   readonly restartBackoffMs: number;
   readonly maxRestarts: number;
   readonly restartWindowMs: number;
   readonly shutdownGraceMs: number;
-  readonly logLevel: string;
+  readonly logLevel: LogLevel;
+  /** `auto`: pretty when stderr is a terminal, JSON otherwise. */
+  readonly logFormat: LogFormat | 'auto';
 }
 
 /** Every key, its meaning and its default: the one place the README's config reference is written from. */
@@ -66,6 +72,8 @@ export const CONFIG_KEYS = {
   allow_unhealthy: 'default false. Commit even when the new build reports healthzOk=false.',
   verify_revisions:
     'default false. Roll back unless the new build advertises the revisions the old one sealed.',
+  allowed_binary_dirs:
+    'default []. Directories a trigger-named binary must resolve into (after symlinks); empty: any executable file.',
   restart_backoff_ms:
     'default 1000. First delay before restarting a daemon that died outside a handoff; doubles up to 30 s.',
   max_restarts:
@@ -73,6 +81,8 @@ export const CONFIG_KEYS = {
   restart_window_secs: 'default 60. The window max_restarts counts restarts in.',
   shutdown_grace_secs: 'default 30. On SIGTERM/SIGINT, how long the daemon may take to exit before SIGKILL.',
   log_level: 'default "info". Supervisor log level: debug, info, warn or error.',
+  log_format:
+    'default "auto". Supervisor log lines: "json" (one object per line), "pretty" (one readable line), or "auto" (pretty when stderr is a terminal, else json).',
 } as const;
 
 /** An invalid configuration: one line naming the source and the key, for a person to fix. */
@@ -82,11 +92,14 @@ export class ConfigError extends Error {
 
 type Raw = Record<string, unknown>;
 
+/** A config is a page of TOML; a larger file is refused before it is read (a symlink to /dev/zero, say). */
+const CONFIG_MAX_BYTES = 1 << 20;
+
 /** Reads and validates a TOML file. Throws ConfigError naming the file (and line, for a syntax error). */
 export function loadConfigFile(path: string, overrides: Raw = {}): HandoffConfig {
   let text: string;
   try {
-    text = readFileSync(path, 'utf8');
+    text = readBoundedFileSync(path, CONFIG_MAX_BYTES, true).toString('utf8');
   } catch (error) {
     throw new ConfigError(`${path}: cannot read the config file: ${(error as Error).message}`);
   }
@@ -130,6 +143,11 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     if (!Number.isInteger(value)) fail(key, `expected a whole number, got ${show(value)}`);
     return value;
   };
+  const pathList = (key: string): string[] => {
+    const value = raw[key] ?? [];
+    if (!Array.isArray(value)) return fail(key, `expected an array of paths, got ${show(value)}`);
+    return value.map((entry, i) => path(`${key}[${i}]`, entry));
+  };
   const bool = (key: string): boolean => {
     const value = raw[key] ?? false;
     if (typeof value !== 'boolean') fail(key, `expected true or false, got ${show(value)}`);
@@ -139,8 +157,12 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
   if (!Array.isArray(args) || !args.every((a) => typeof a === 'string'))
     fail('args', `expected an array of strings, got ${show(args)}`);
   const logLevel = raw.log_level ?? 'info';
-  if (typeof logLevel !== 'string' || !['debug', 'info', 'warn', 'error'].includes(logLevel)) {
+  if (!(LOG_LEVELS as readonly unknown[]).includes(logLevel)) {
     fail('log_level', `expected debug, info, warn or error, got ${show(logLevel)}`);
+  }
+  const logFormat = raw.log_format ?? 'auto';
+  if (!(['auto', ...LOG_FORMATS] as readonly unknown[]).includes(logFormat)) {
+    fail('log_format', `expected auto, json or pretty, got ${show(logFormat)}`);
   }
   const journal = raw.journal === undefined ? undefined : path('journal', raw.journal);
   const dataDir = raw.data_dir === undefined ? undefined : path('data_dir', raw.data_dir);
@@ -160,11 +182,13 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     dataDir,
     allowUnhealthy: bool('allow_unhealthy'),
     verifyRevisions: bool('verify_revisions'),
+    allowedBinaryDirs: pathList('allowed_binary_dirs'),
     restartBackoffMs: Math.round(number('restart_backoff_ms', 1000, 1, MAX_TIMER_MS)),
     maxRestarts: integer('max_restarts', 5, 0),
     restartWindowMs: seconds('restart_window_secs', 60_000),
     shutdownGraceMs: seconds('shutdown_grace_secs', 30_000, 0),
-    logLevel: logLevel as string,
+    logLevel: logLevel as LogLevel,
+    logFormat: logFormat as LogFormat | 'auto',
   };
 }
 
@@ -182,10 +206,32 @@ function parseEnv(value: unknown, fail: (key: string, message: string) => never)
       : fail('env', `expected [["KEY", "value"], …] or a table, got ${show(value)}`);
   const env: Record<string, string> = {};
   for (const [key, v] of pairs) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) {
+      fail(`env.${key}`, 'expected a POSIX variable name (letters, digits and _, not starting with a digit)');
+    }
+    if (reservedEnv(key)) {
+      fail(
+        `env.${key}`,
+        'is reserved: the supervisor sets it (fd layout and role) or it injects crashes in tests',
+      );
+    }
     if (typeof v !== 'string') fail(`env.${key}`, `expected a string value, got ${show(v)}`);
+    if ((v as string).includes('\0')) fail(`env.${key}`, 'a value cannot contain a NUL byte');
     env[key] = v as string;
   }
   return env;
+}
+
+/**
+ * The variables a daemon must never get from a config: the layout the supervisor passes (LISTEN_*, the role
+ * and control fd) and crash injection (HANDOFF_CRASH_*, for tests only: a config must not turn it on).
+ */
+function reservedEnv(key: string): boolean {
+  return (
+    key.startsWith(CrashEnv.AT.slice(0, 'HANDOFF_CRASH_'.length)) ||
+    (Object.values(RoleEnv) as string[]).includes(key) ||
+    key === 'LISTEN_PID'
+  );
 }
 
 function parseListeners(

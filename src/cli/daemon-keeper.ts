@@ -4,16 +4,9 @@
 // max_restarts in restart_window; takes over each committed successor as the serving build; and stops every
 // instance it started, whatever state it is in.
 
-import type { ChildProcess } from 'node:child_process';
 import type { Logger } from '../log.js';
-import {
-  type InstanceSpec,
-  killGroupAndReap,
-  reaped,
-  type SupervisedListener,
-  spawnInstance,
-} from '../supervisor/spawn.js';
-import type { StderrTail } from '../supervisor/stderr-tail.js';
+import { type InstanceSpec, type SupervisedListener, spawnInstance } from '../supervisor/spawn.js';
+import { childDaemon, type DaemonProcess } from './daemon-process.js';
 import { waitForIncumbent } from './probe.js';
 
 /** Restarts back off from restartBackoffMs, doubling up to this. */
@@ -31,6 +24,10 @@ export interface KeeperOptions {
   readonly maxRestarts: number;
   readonly restartWindowMs: number;
   readonly logger: Logger;
+  /** Told which process serves which build, at every start, adoption and commit. */
+  readonly onServing?: (pid: number, build: InstanceSpec) => void;
+  /** Before a restart: a daemon of this config that serves already (to adopt instead), if any. */
+  readonly findServing?: () => Promise<{ daemon: DaemonProcess; build?: InstanceSpec } | undefined>;
 }
 
 export interface DaemonInfo {
@@ -38,6 +35,8 @@ export interface DaemonInfo {
   readonly startedAtUnixMs: number;
   /** The build this instance runs: restarts and SIGHUP use it. */
   readonly build: InstanceSpec;
+  /** When this supervisor adopted it from one that died (it did not start it). */
+  readonly adoptedAtUnixMs?: number;
 }
 
 /** Why the keeper stopped restarting, for status and logs. */
@@ -50,8 +49,7 @@ export interface GaveUp {
 }
 
 interface Instance {
-  readonly child: ChildProcess;
-  readonly stderr: StderrTail;
+  readonly process: DaemonProcess;
   readonly info: DaemonInfo;
 }
 
@@ -61,7 +59,7 @@ export class DaemonKeeper {
   #build: InstanceSpec;
   #current: Instance | undefined;
   /** Instances that were replaced and have not exited yet (an old build after its Commit). */
-  readonly #retiring = new Set<ChildProcess>();
+  readonly #retiring = new Set<DaemonProcess>();
   #restartTimer: NodeJS.Timeout | undefined;
   #failures = 0;
   /** When each restart happened (Unix ms), for the restart window. */
@@ -97,18 +95,44 @@ export class DaemonKeeper {
   async start(build: InstanceSpec = this.#build): Promise<void> {
     const { child, pid, stderr } = await spawnInstance('coldStart', build, this.#options.listeners);
     this.#build = build;
-    this.#track({ child, stderr, info: { pid, startedAtUnixMs: Date.now(), build } });
-    this.#options.logger.info({ pid, binary: build.command }, 'daemon started');
+    const daemon = childDaemon(child, stderr);
+    this.#track({ process: daemon, info: { pid, startedAtUnixMs: Date.now(), build } });
+    this.#options.logger.info({ daemonPid: pid, binary: build.command }, 'daemon started');
     const answered = await Promise.race([
       waitForIncumbent(this.#options.controlPath, pid, this.#options.startTimeoutMs),
-      reaped(child).then(() => false),
+      daemon.exited.then(() => false),
     ]);
-    if (answered || this.#current?.child !== child) return;
+    if (answered || this.#current?.process !== daemon) return;
     this.#options.logger.error(
-      { pid, startTimeoutMs: this.#options.startTimeoutMs, controlPath: this.#options.controlPath },
+      {
+        daemonPid: pid,
+        startTimeoutMs: this.#options.startTimeoutMs,
+        controlPath: this.#options.controlPath,
+      },
       'the daemon did not answer on its control socket in time; killing it',
     );
-    await killGroupAndReap(child); // the exit handler restarts it
+    await daemon.killGroupAndWait(); // the exit handler restarts it
+  }
+
+  /**
+   * Takes over a live daemon that a supervisor which died had started: it becomes the serving daemon, is
+   * restarted (as `build`) when it dies, and is handed off like any other.
+   */
+  adopt(daemon: DaemonProcess, build: InstanceSpec): void {
+    this.#build = build;
+    this.#track({
+      process: daemon,
+      info: {
+        pid: daemon.pid,
+        startedAtUnixMs: Date.now(),
+        build,
+        adoptedAtUnixMs: daemon.adoptedAtUnixMs ?? Date.now(),
+      },
+    });
+    this.#options.logger.warn(
+      { daemonPid: daemon.pid },
+      'adopted the serving daemon of a supervisor that died',
+    );
   }
 
   /** Starts again after giving up (an operator's explicit request): the restart budget starts afresh. */
@@ -131,19 +155,18 @@ export class DaemonKeeper {
    * ends it too). Otherwise, if the incumbent died meanwhile, start a new one.
    */
   endHandoff(
-    committed: { child: ChildProcess; stderr: StderrTail; build: InstanceSpec } | undefined,
+    committed: { process: DaemonProcess; build: InstanceSpec } | undefined,
     retireGraceMs: number,
   ): void {
     this.#handoffActive = false;
-    if (committed?.child.pid !== undefined) {
+    if (committed) {
       const old = this.#current;
       this.#build = committed.build;
       this.#track({
-        child: committed.child,
-        stderr: committed.stderr,
-        info: { pid: committed.child.pid, startedAtUnixMs: Date.now(), build: committed.build },
+        process: committed.process,
+        info: { pid: committed.process.pid, startedAtUnixMs: Date.now(), build: committed.build },
       });
-      if (old) void this.#retire(old.child, retireGraceMs);
+      if (old) void this.#retire(old.process, retireGraceMs);
       return;
     }
     if (!this.#current && !this.#stopping) this.#scheduleRestart();
@@ -156,17 +179,17 @@ export class DaemonKeeper {
   async stop(deadline: number): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
-    const children = this.#children();
-    for (const child of children) signalGroup(child, 'SIGTERM');
+    const daemons = this.#daemons();
+    for (const daemon of daemons) daemon.signalGroup('SIGTERM');
     await Promise.all(
-      children.map(async (child) => {
+      daemons.map(async (daemon) => {
         const exited = await Promise.race([
-          reaped(child).then(() => true),
+          daemon.exited.then(() => true),
           delay(Math.max(0, deadline - Date.now())).then(() => false),
         ]);
         if (!exited) {
-          this.#options.logger.warn({ pid: child.pid }, 'daemon did not exit in time; killing it');
-          await killGroupAndReap(child);
+          this.#options.logger.warn({ daemonPid: daemon.pid }, 'daemon did not exit in time; killing it');
+          await daemon.killGroupAndWait();
         }
       }),
     );
@@ -176,33 +199,32 @@ export class DaemonKeeper {
   async killAll(): Promise<void> {
     this.#stopping = true;
     clearTimeout(this.#restartTimer);
-    await Promise.all(this.#children().map((child) => killGroupAndReap(child)));
+    await Promise.all(this.#daemons().map((daemon) => daemon.killGroupAndWait()));
   }
 
-  #children(): ChildProcess[] {
-    const children = [...this.#retiring];
-    if (this.#current) children.push(this.#current.child);
-    return children;
+  #daemons(): DaemonProcess[] {
+    const daemons = [...this.#retiring];
+    if (this.#current) daemons.push(this.#current.process);
+    return daemons;
   }
 
   #track(instance: Instance): void {
     this.#current = instance;
-    const { child, info, stderr } = instance;
-    child.once('exit', (code, signal) => {
-      if (this.#current?.child !== child) return; // a retired instance
+    this.#options.onServing?.(instance.info.pid, instance.info.build);
+    const { process: daemon, info } = instance;
+    void daemon.exited.then(async (exit) => {
+      if (this.#current?.process !== daemon) return; // a retired instance
       this.#current = undefined;
       const uptimeMs = Date.now() - info.startedAtUnixMs;
       if (this.#stopping || this.#handoffActive) return; // the handoff's outcome decides what happens next
-      const lastExit = signal ? `killed by ${signal}` : `exited with code ${code}`;
-      void stderr.settled(1000).then(() => {
-        const lastWords = stderr.lastWords();
-        this.#options.logger.warn(
-          { pid: info.pid, code, signal, uptimeMs, lastWords },
-          'daemon exited outside a handoff',
-        );
-        if (uptimeMs >= HEALTHY_UPTIME_MS) this.#failures = 0;
-        if (!this.#stopping && !this.#current) this.#scheduleRestart({ lastExit, lastWords });
-      });
+      await daemon.stderr?.settled(1000);
+      const lastWords = daemon.stderr?.lastWords();
+      this.#options.logger.warn(
+        { daemonPid: info.pid, code: exit.code, signal: exit.signal, uptimeMs, lastWords },
+        'daemon exited outside a handoff',
+      );
+      if (uptimeMs >= HEALTHY_UPTIME_MS) this.#failures = 0;
+      if (!this.#stopping && !this.#current) this.#scheduleRestart({ lastExit: exit.description, lastWords });
     });
   }
 
@@ -228,41 +250,45 @@ export class DaemonKeeper {
     const delayMs = Math.min(MAX_RESTART_BACKOFF_MS, restartBackoffMs * 2 ** this.#failures);
     this.#failures++;
     logger.info({ delayMs, binary: this.#build.command }, 'restarting the daemon');
-    this.#restartTimer = setTimeout(() => {
-      if (this.#stopping || this.#current || this.#handoffActive) return;
-      this.restarts++;
-      this.#restartTimes.push(Date.now());
-      this.start().catch((error: unknown) => {
-        logger.error({ err: error }, 'could not restart the daemon');
-        this.#scheduleRestart({ lastExit: 'could not be started', lastWords: String(error) });
-      });
-    }, delayMs);
+    this.#restartTimer = setTimeout(() => void this.#restart(), delayMs);
   }
 
-  async #retire(old: ChildProcess, graceMs: number): Promise<void> {
+  /**
+   * A restart: first a look for a daemon that already serves (an orphan of a supervisor that died mid-
+   * handoff can hold the data dir, and a second cold start would only be refused its lock); else start one.
+   */
+  async #restart(): Promise<void> {
+    if (this.#stopping || this.#current || this.#handoffActive) return;
+    const live = await this.#options.findServing?.().catch(() => undefined);
+    if (this.#stopping || this.#current || this.#handoffActive) return;
+    if (live) {
+      this.adopt(live.daemon, live.build ?? this.#build);
+      return;
+    }
+    this.restarts++;
+    this.#restartTimes.push(Date.now());
+    this.start().catch((error: unknown) => {
+      this.#options.logger.error({ err: error }, 'could not restart the daemon');
+      this.#scheduleRestart({ lastExit: 'could not be started', lastWords: String(error) });
+    });
+  }
+
+  async #retire(old: DaemonProcess, graceMs: number): Promise<void> {
     this.#retiring.add(old);
     try {
-      const exited = await Promise.race([reaped(old).then(() => true), delay(graceMs).then(() => false)]);
-      if (exited) {
-        this.#options.logger.info({ pid: old.pid, code: old.exitCode }, 'previous daemon exited');
+      const exit = await Promise.race([old.exited, delay(graceMs).then(() => undefined)]);
+      if (exit) {
+        this.#options.logger.info({ daemonPid: old.pid, exit: exit.description }, 'previous daemon exited');
       } else {
         this.#options.logger.warn(
-          { pid: old.pid, graceMs },
+          { daemonPid: old.pid, graceMs },
           'previous daemon still running after the handoff; killing it',
         );
-        await killGroupAndReap(old);
+        await old.killGroupAndWait();
       }
     } finally {
       this.#retiring.delete(old);
     }
-  }
-}
-
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, signal);
-  } catch {
-    // already gone
   }
 }
 

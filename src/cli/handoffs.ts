@@ -3,15 +3,17 @@
 // requests (`handoff [binary]`, `handoff --stream [binary]`, `status`) with a reply to every one of them.
 
 import type { Socket } from 'node:net';
-import { isAbsolute } from 'node:path';
 import { HandoffError, isHandoffError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HandoffReport } from '../supervisor/report.js';
 import type { InstanceSpec } from '../supervisor/spawn.js';
 import type { HandoffOutcome, Supervisor } from '../supervisor/supervisor.js';
+import { checkTriggerBinary } from './binary.js';
 import type { HandoffConfig } from './config.js';
 import type { DaemonKeeper } from './daemon-keeper.js';
+import { childDaemon } from './daemon-process.js';
 import { probeIncumbent, waitForIncumbent } from './probe.js';
+import { type SdNotify, servingStatus } from './sd-notify.js';
 import { formatResultLine, parseTriggerRequest } from './trigger.js';
 
 /**
@@ -22,6 +24,13 @@ import { formatResultLine, parseTriggerRequest } from './trigger.js';
 const NEW_INCUMBENT_WAIT_MS = 5_000;
 /** `status` reads the serving daemon's Hello for its build id; it gives up after this. */
 const STATUS_PROBE_MS = 1_000;
+
+/** A listener as status shows it: its name, address, and where it came from. */
+export interface ListenerInfo {
+  readonly name: string;
+  readonly addr: string;
+  readonly source?: string;
+}
 
 export class Handoffs {
   readonly #config: HandoffConfig;
@@ -36,15 +45,18 @@ export class Handoffs {
   #stopping = false;
   /** The serving daemon's build id, as last seen (status never probes during a handoff). */
   #buildId: { pid: number; buildId: string } | undefined;
-  readonly #listeners: ReadonlyArray<{ readonly name: string; readonly addr: string }>;
+  readonly #listeners: ReadonlyArray<ListenerInfo>;
+  readonly #notify: SdNotify | undefined;
 
   constructor(
     config: HandoffConfig,
     supervisor: Supervisor,
     keeper: DaemonKeeper,
-    listeners: ReadonlyArray<{ readonly name: string; readonly addr: string }>,
+    listeners: ReadonlyArray<ListenerInfo>,
     logger: Logger,
+    notify?: SdNotify,
   ) {
+    this.#notify = notify;
     this.#config = config;
     this.#supervisor = supervisor;
     this.#keeper = keeper;
@@ -68,15 +80,7 @@ export class Handoffs {
     if (this.#stopping) throw new HandoffError('Aborted', 'the supervisor is stopping');
     // Refuse before touching the keeper: a second handoff must not end the first one's bookkeeping.
     if (this.#running) throw new HandoffError('HandoffInProgress', 'another handoff is already in progress');
-    if (binary !== undefined && !isAbsolute(binary)) {
-      throw new HandoffError(
-        'InvalidOption',
-        `the binary must be an absolute path, got ${JSON.stringify(binary)}`,
-        {
-          option: 'binary',
-        },
-      );
-    }
+    if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
     if (!this.#keeper.current) {
       throw new HandoffError(
         'Aborted',
@@ -94,6 +98,7 @@ export class Handoffs {
     let settle!: () => void;
     this.#running = { controller, settled: new Promise<void>((resolve) => (settle = resolve)) };
     this.#keeper.beginHandoff();
+    this.#notify?.reloading(`handoff to ${build.command}`);
     const started = performance.now();
     let committed: Extract<HandoffOutcome, { status: 'committed' }> | undefined;
     try {
@@ -124,7 +129,10 @@ export class Handoffs {
       throw error;
     } finally {
       this.#lastReport = this.#supervisor.lastReport;
-      this.#keeper.endHandoff(committed && { ...committed, build }, this.#config.deadlineMs);
+      this.#keeper.endHandoff(
+        committed && { process: childDaemon(committed.child, committed.stderr), build },
+        this.#config.deadlineMs,
+      );
       if (committed) {
         const { pid } = committed.child;
         if (committed.report.successor.buildId !== undefined && pid !== undefined) {
@@ -137,6 +145,7 @@ export class Handoffs {
         if (!this.#stopping && pid !== undefined) await this.#waitForNewIncumbent(pid);
       }
       this.#running = undefined;
+      if (!this.#stopping) this.#notify?.ready(servingStatus(this.#keeper.current?.pid));
       settle();
     }
   }
@@ -172,6 +181,8 @@ export class Handoffs {
     if ('error' in request) return void socket.end(`err: ${request.error}\n`);
     if (request.kind === 'status') return void socket.end(`status ${JSON.stringify(await this.status())}\n`);
     const { stream } = request;
+    // A failed handoff has a report of its own; a refusal before one began has none to show.
+    const reportBefore = this.#supervisor.lastReport;
     try {
       const outcome = await this.#handoffOrRevive(
         request.binary,
@@ -186,16 +197,11 @@ export class Handoffs {
       }
     } catch (error) {
       const message = isHandoffError(error) ? error.message : String(error);
-      this.#log.warn({ request: line, reply: message }, 'trigger refused');
+      const report = this.#supervisor.lastReport;
+      const ran = report !== undefined && report !== reportBefore;
+      this.#log.warn({ request: line, reply: message }, ran ? 'handoff failed' : 'trigger refused');
       socket.write(`err: ${message}\n`);
-      if (
-        stream &&
-        this.#supervisor.lastReport &&
-        isHandoffError(error) &&
-        error.code !== 'HandoffInProgress'
-      ) {
-        socket.write(`report ${JSON.stringify(this.#supervisor.lastReport)}\n`);
-      }
+      if (stream && ran) socket.write(`report ${JSON.stringify(report)}\n`);
     }
     socket.end();
   }
@@ -208,7 +214,7 @@ export class Handoffs {
     if (this.#keeper.current || !this.#keeper.gaveUp || this.#stopping || this.#running) {
       return this.handoff(binary, onStep);
     }
-    if (binary !== undefined && !isAbsolute(binary)) return this.handoff(binary, onStep); // its refusal
+    if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
     const build = binary === undefined ? this.#keeper.build : { ...this.#keeper.build, command: binary };
     this.#log.warn({ binary: build.command }, 'cold-starting a build on request after restarts gave up');
     await this.#keeper.revive(build);
@@ -242,11 +248,12 @@ export class Handoffs {
         controlSocketAnswers: answers,
         startedAtUnixMs: current.startedAtUnixMs,
         uptimeMs: Date.now() - current.startedAtUnixMs,
+        ...(current.adoptedAtUnixMs !== undefined && { adoptedAtUnixMs: current.adoptedAtUnixMs }),
       },
       handoffs: { ...this.#stats, inProgress: this.#running !== undefined },
       restarts: this.#keeper.restarts,
       ...(gaveUp && { restartsGaveUp: gaveUp }),
-      listeners: this.#listeners.map(({ name, addr }) => ({ name, addr })),
+      listeners: this.#listeners.map(({ name, addr, source }) => ({ name, addr, source })),
       dataDir: this.#config.dataDir,
       supervisorUptimeMs: Date.now() - this.#startedAtUnixMs,
       lastReport: this.#lastReport,

@@ -1,10 +1,10 @@
 // Asks the serving daemon who it is by reading the Hello its incumbent sends on connect, then hanging up
 // (the incumbent ends that session without touching anything); and waits for a given pid to answer.
 
-import { createConnection } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { connectControl } from '../supervisor/control-client.js';
 import { displayBuildId } from '../supervisor/report.js';
-import { FramedConnection } from '../wire.js';
+import type { FramedConnection } from '../wire.js';
 
 export interface IncumbentIdentity {
   readonly pid: number;
@@ -16,10 +16,10 @@ export async function probeIncumbent(
   controlPath: string,
   timeoutMs: number,
 ): Promise<IncumbentIdentity | undefined> {
-  const socket = createConnection(controlPath);
-  socket.on('error', () => {});
-  const conn = new FramedConnection(socket, { peer: `incumbent on ${controlPath}` });
+  let conn: FramedConnection | undefined;
   try {
+    // connectControl refuses a control socket served by another user (not ours, not root).
+    conn = await connectControl(controlPath, timeoutMs);
     const { message } = await conn.read(timeoutMs, 'Hello');
     return message.type === 'Hello'
       ? { pid: message.pid, buildId: displayBuildId(message.buildId) }
@@ -27,7 +27,7 @@ export async function probeIncumbent(
   } catch {
     return undefined;
   } finally {
-    conn.destroy();
+    conn?.destroy();
   }
 }
 

@@ -1,21 +1,25 @@
-// `handoff run`: the long-lived supervisor. Takes its own lock, binds every listener once (held for its whole
-// life), cold-starts the daemon and keeps it running, performs one handoff at a time on SIGHUP or a trigger-
-// socket line, and on SIGTERM/SIGINT stops everything it started, whatever phase a handoff is in, within
-// shutdown_grace_secs. It never removes a path it did not create.
+// `handoff run`: the long-lived supervisor. Takes its own lock, holds every listener for its whole life
+// (from systemd, from a daemon a dead supervisor left serving — adopted — or bound here), cold-starts the
+// daemon and keeps it running, performs one handoff at a time on SIGHUP or a trigger-socket line, and on
+// SIGTERM/SIGINT stops everything it started, whatever phase a handoff is in, within shutdown_grace_secs.
+// It never removes a path it did not create.
 
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { ioError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
-import { closeFd, closeInheritedFds, listenTcp, listenUnix } from '../os.js';
-import type { SupervisedListener } from '../supervisor/spawn.js';
+import { closeInheritedFds, pidfdOpen } from '../os.js';
+import { checkDirectory, ensurePrivateDirectory } from '../safe-path.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { findLiveDaemon } from './adopt.js';
 import type { HandoffConfig } from './config.js';
-import { formatAddress } from './config.js';
 import { DaemonKeeper } from './daemon-keeper.js';
+import { adoptedDaemon } from './daemon-process.js';
 import { Handoffs } from './handoffs.js';
+import { acquireListeners, systemdListeners } from './listeners.js';
+import { supervisorLogOptions } from './log-options.js';
+import { SdNotify, servingStatus } from './sd-notify.js';
+import { readServingBuild, recordServingBuild, servingBuildPath } from './serving-build.js';
 import { SignalRouter, type StopSignal } from './signals.js';
-import { claimSocketPath, inodeAt, removeOwnSocket } from './socket-paths.js';
+import { removeOwnSocket } from './socket-paths.js';
 import { SupervisorLock, supervisorLockPath } from './supervisor-lock.js';
 import { serveTriggers } from './trigger-server.js';
 
@@ -31,13 +35,6 @@ export interface RunOptions {
   readonly signals?: SignalRouter;
 }
 
-/** A listener as bound: the fd handed to every instance, and the address actually bound. */
-type BoundListener = SupervisedListener & {
-  readonly addr: string;
-  readonly path?: string;
-  readonly ino?: number;
-};
-
 /**
  * Starts the supervisor described by `config`. Resolves once the daemon answers and triggers are served;
  * rejects (having undone everything) when the supervisor cannot start: another one holds its lock, a
@@ -47,8 +44,10 @@ export async function runSupervisor(
   config: HandoffConfig,
   options: RunOptions = {},
 ): Promise<RunningSupervisor> {
-  const logger = options.logger ?? createLogger('handoff', config.logLevel);
+  const logger = options.logger ?? createLogger('handoff', supervisorLogOptions(config));
   const signals = options.signals ?? new SignalRouter().install();
+  // Under systemd (Type=notify): READY, RELOADING around handoffs, STOPPING, the watchdog, the fd store.
+  const notify = SdNotify.fromEnv(process.env, logger);
   // Our stderr may be a pipe to a log collector that went away: losing lines is fine, dying of EPIPE is not.
   process.stderr.on('error', () => {});
   // Undone in reverse order on a failed start-up and at shutdown; each entry runs once.
@@ -77,6 +76,8 @@ export async function runSupervisor(
     stopping ??= (async () => {
       const deadline = Date.now() + config.shutdownGraceMs;
       logger.info({ signal, graceMs: config.shutdownGraceMs }, 'shutting down');
+      notify?.stopping();
+      notify?.stopWatchdog();
       // First no new handoff, and the one in flight interrupted: it rolls back before Ready, or commits;
       // either way the keeper then knows every daemon of ours, and stops them all. A start-up still in
       // progress stops at its next step (the keeper's stop also ends its wait for the first daemon).
@@ -97,18 +98,26 @@ export async function runSupervisor(
   };
 
   startup = (async () => {
-    // fds this process inherited without close-on-exec would leak into every daemon.
-    const closed = closeInheritedFds([]);
+    // fds this process inherited without close-on-exec would leak into every daemon, except the listeners
+    // systemd passed (socket activation, or its fd store after a restart of ours).
+    const fromSystemd = systemdListeners();
+    const closed = closeInheritedFds([...fromSystemd.values()]);
     if (closed > 0) logger.info({ closed }, 'closed inherited fds');
 
-    // One supervisor per config, before any path is touched.
-    mkdirPrivate(dirname(config.triggerSocket));
+    // One supervisor per config, before any path is touched; and only in directories other users cannot
+    // tamper with (UnsafePath names the first one that fails, and the fix).
+    ensurePrivateDirectory(dirname(config.triggerSocket), 'directory of the trigger socket');
     const lock = SupervisorLock.acquire(supervisorLockPath(config.triggerSocket));
     cleanups.push(() => lock.release());
+    ensurePrivateDirectory(dirname(config.controlSocket), 'directory of the control socket');
+    if (config.journal !== undefined) ensurePrivateDirectory(dirname(config.journal), 'journal directory');
+    if (config.dataDir !== undefined) checkDirectory(config.dataDir, 'data dir');
 
-    const bound = await bindListeners(config, logger, cleanups);
+    // systemd's listeners, or a live daemon's (a supervisor of this config died: adopt its daemon), or new.
+    const { bound, adopted } = await acquireListeners(config, fromSystemd, logger, cleanups);
     step();
     const listeners = bound.map(({ name, fd }) => ({ name, fd }));
+    notify?.storeListeners(listeners);
     const supervisor = new Supervisor({
       controlPath: config.controlSocket,
       listeners,
@@ -127,20 +136,26 @@ export async function runSupervisor(
     }
     step();
 
-    const kept = new DaemonKeeper(
-      { command: config.binary, args: config.args, env: config.env },
-      {
-        listeners,
-        controlPath: config.controlSocket,
-        restartBackoffMs: config.restartBackoffMs,
-        startTimeoutMs: config.startTimeoutMs,
-        maxRestarts: config.maxRestarts,
-        restartWindowMs: config.restartWindowMs,
-        logger,
+    const configured = { command: config.binary, args: config.args, env: config.env };
+    const servingRecord = servingBuildPath(config.triggerSocket);
+    const kept = new DaemonKeeper(configured, {
+      listeners,
+      controlPath: config.controlSocket,
+      restartBackoffMs: config.restartBackoffMs,
+      startTimeoutMs: config.startTimeoutMs,
+      maxRestarts: config.maxRestarts,
+      restartWindowMs: config.restartWindowMs,
+      logger,
+      onServing: (pid, build) => void recordServingBuild(servingRecord, pid, build, logger),
+      findServing: async () => {
+        const live = await findLiveDaemon(config.controlSocket);
+        if (!live) return undefined;
+        const build = await readServingBuild(servingRecord, live.pid);
+        return { daemon: adoptedDaemon(live.pid, pidfdOpen(live.pid)), ...(build && { build }) };
       },
-    );
+    });
     keeper = kept;
-    const triggers = new Handoffs(config, supervisor, kept, bound, logger);
+    const triggers = new Handoffs(config, supervisor, kept, bound, logger, notify);
     const trigger = await serveTriggers(config.triggerSocket, logger, (line, socket) =>
       triggers.serveRequest(line, socket),
     );
@@ -151,8 +166,13 @@ export async function runSupervisor(
     step();
 
     // The daemon starts last, so a failure above leaves nothing running; a daemon that cannot be executed
-    // at all is an error to report now, not a restart loop.
-    await kept.start();
+    // at all is an error to report now, not a restart loop. A daemon that still serves is adopted as it is.
+    if (adopted) {
+      const build = (await readServingBuild(servingRecord, adopted.daemon.pid)) ?? configured;
+      kept.adopt(adoptedDaemon(adopted.daemon.pid, adopted.pidfd), build);
+    } else {
+      await kept.start();
+    }
     step();
     handoffs = triggers;
   })();
@@ -179,48 +199,11 @@ export async function runSupervisor(
     signals.uninstall();
     throw error;
   }
-  logger.info({ trigger: config.triggerSocket, pid: process.pid }, 'supervisor running');
+  logger.info({ trigger: config.triggerSocket }, 'supervisor running');
+  notify?.ready(servingStatus(keeper?.current?.pid));
+  notify?.startWatchdog();
   return { done, shutdown: () => shutdown() };
 }
 
 /** A stop signal arrived during start-up: not a failure; the shutdown in progress undoes what was done. */
 class StartupInterrupted extends Error {}
-
-/**
- * Binds every configured listener through the native layer: held for the supervisor's life, never accepted
- * on. Returns each with the address actually bound (port 0 becomes the port the kernel chose). Each fd (and
- * each socket file we create) is registered for cleanup the moment it exists.
- */
-async function bindListeners(
-  config: HandoffConfig,
-  logger: Logger,
-  cleanups: Array<() => void>,
-): Promise<BoundListener[]> {
-  const bound: BoundListener[] = [];
-  for (const { name, addr } of config.listeners) {
-    let listener: BoundListener;
-    if (addr.kind === 'tcp') {
-      const { fd, port } = listenTcp(addr.host, addr.port);
-      listener = { name, fd, addr: formatAddress({ ...addr, port }) };
-    } else {
-      await claimSocketPath(addr.path, `listener ${name}`);
-      const fd = listenUnix(addr.path, { mode: addr.mode });
-      listener = { name, fd, addr: formatAddress(addr), path: addr.path, ino: inodeAt(addr.path) };
-    }
-    cleanups.push(() => {
-      closeFd(listener.fd);
-      if (listener.path !== undefined) removeOwnSocket(listener.path, listener.ino);
-    });
-    logger.info({ listener: name, addr: listener.addr, fd: listener.fd }, 'listening');
-    bound.push(listener);
-  }
-  return bound;
-}
-
-function mkdirPrivate(dir: string): void {
-  try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw ioError(`cannot create the directory ${dir}`, error, { path: dir });
-  }
-}

@@ -4,10 +4,19 @@ import { sendTrigger } from './trigger.js';
 
 interface StatusReply {
   supervisorPid: number;
-  daemon?: { pid: number; buildId?: string; controlSocketAnswers: boolean; uptimeMs: number };
-  handoffs: { committed: number; aborted: number; failed: number; inProgress: boolean };
+  daemon?: {
+    pid: number;
+    buildId?: string;
+    binary: string;
+    args: string[];
+    controlSocketAnswers?: boolean;
+    uptimeMs: number;
+    adoptedAtUnixMs?: number;
+  };
+  restartsGaveUp?: { restarts: number; windowMs: number; lastExit: string; lastWords?: string };
+  handoffs: { committed: number; rolledBack: number; failed: number; inProgress: boolean };
   restarts: number;
-  listeners: Array<{ name: string; addr: string }>;
+  listeners: Array<{ name: string; addr: string; source?: string }>;
   dataDir?: string;
   lastReport?: { handoffId: string; status: string; reason?: string; phases: { totalMs?: number } };
 }
@@ -25,16 +34,25 @@ export async function showStatus(triggerPath: string, json: boolean): Promise<nu
   }
   const lines = [`supervisor pid ${status.supervisorPid}`];
   const d = status.daemon;
+  const adopted =
+    d?.adoptedAtUnixMs !== undefined ? `, adopted ${formatDuration(Date.now() - d.adoptedAtUnixMs)} ago` : '';
   lines.push(
     d
-      ? `daemon     pid ${d.pid}, build ${d.buildId ?? '(control socket not answering)'}, up ${formatDuration(d.uptimeMs)}`
-      : 'daemon     not running (restart pending)',
+      ? `daemon     pid ${d.pid}, build ${d.buildId ?? '(control socket not answering)'}, up ${formatDuration(d.uptimeMs)}${adopted}`
+      : status.restartsGaveUp
+        ? `daemon     not running: gave up after ${status.restartsGaveUp.restarts} restarts (${status.restartsGaveUp.lastExit}${status.restartsGaveUp.lastWords ? `: ${status.restartsGaveUp.lastWords}` : ''}); \`handoff upgrade <binary>\` starts a build`
+        : 'daemon     not running (restart pending)',
   );
-  for (const l of status.listeners) lines.push(`listener   ${l.name} ${l.addr}`);
+  if (d) lines.push(`binary     ${[d.binary, ...d.args].join(' ')}`);
+  for (const l of status.listeners) {
+    lines.push(
+      `listener   ${l.name} ${l.addr}${l.source && l.source !== 'bound' ? ` (from ${l.source === 'systemd' ? 'systemd' : 'the adopted daemon'})` : ''}`,
+    );
+  }
   if (status.dataDir) lines.push(`data dir   ${status.dataDir}`);
   const h = status.handoffs;
   lines.push(
-    `handoffs   ${h.committed} committed, ${h.aborted} rolled back, ${h.failed} failed${h.inProgress ? ', one in progress' : ''}; ${status.restarts} restarts`,
+    `handoffs   ${h.committed} committed, ${h.rolledBack} rolled back, ${h.failed} failed${h.inProgress ? ', one in progress' : ''}; ${status.restarts} restarts`,
   );
   const last = status.lastReport;
   if (last) {

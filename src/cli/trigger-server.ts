@@ -2,13 +2,13 @@
 // peers of our own uid or root (peer credentials), like the daemon's control socket. A refused peer gets a
 // reply and a log line naming its uid and pid.
 
-import { mkdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { ioError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { closeFd, listenUnix, peerCredentials, socketFd } from '../os.js';
-import { claimSocketPath, inodeAt } from './socket-paths.js';
+import { closeFd, peerCredentials, socketFd } from '../os.js';
+import { bindUnixSocket, ensurePrivateDirectory } from '../safe-path.js';
+import { claimSocketPath } from './socket-paths.js';
 import { readRequestLine } from './trigger.js';
 
 export interface TriggerServer {
@@ -23,11 +23,7 @@ export async function serveTriggers(
   logger: Logger,
   handle: (line: string, socket: Socket) => Promise<void>,
 ): Promise<TriggerServer> {
-  try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  } catch (error) {
-    throw ioError(`cannot create the directory of the trigger socket ${path}`, error, { path });
-  }
+  ensurePrivateDirectory(dirname(path), 'directory of the trigger socket');
   await claimSocketPath(path, 'trigger socket');
   // Half-open: the client ends its side right after the request line, and the reply may come much later.
   const server = createServer({ allowHalfOpen: true }, (socket) => {
@@ -40,8 +36,7 @@ export async function serveTriggers(
         socket.destroy();
       });
   });
-  const fd = listenUnix(path, { mode: 0o600 });
-  const ino = inodeAt(path);
+  const { fd, ino } = bindUnixSocket(path, 0o600, 'trigger socket');
   await new Promise<void>((resolve, reject) => server.once('error', reject).listen({ fd }, resolve)).catch(
     (error: unknown) => {
       closeFd(fd);

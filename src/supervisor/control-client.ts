@@ -3,6 +3,7 @@
 
 import { createConnection } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
+import { checkServer } from '../control-socket.js';
 import { HandoffError, ioError, isHandoffError } from '../errors.js';
 import type { Message } from '../protocol/messages.js';
 import { CONTROL_CONNECT_RETRY_MS } from '../timing.js';
@@ -19,6 +20,12 @@ export async function connectControl(path: string, writeTimeoutMs: number): Prom
   } catch (error) {
     socket.destroy();
     throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
+  }
+  try {
+    checkServer(socket, path);
+  } catch (error) {
+    socket.destroy();
+    throw error;
   }
   return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
 }

@@ -232,6 +232,19 @@ export class CrashHarness {
   }
 
   /**
+   * Waits until `pid` has resumed, then asserts it resumed exactly once. The incumbent answers status probes
+   * in sessions of their own while a broken-off handoff's hook still runs, so serving again (converged) can
+   * be seen before the resume that follows the hook.
+   */
+  async resumedOnce(pid: number): Promise<void> {
+    await waitFor(() => this.marker('resume-called').length > 0, {
+      what: `pid ${pid} to resume`,
+      diagnostics: () => this.diagnostics(),
+    });
+    assert.deepEqual(this.marker('resume-called'), [pid]);
+  }
+
+  /**
    * The follow-up every scenario ends with: a restarted supervisor (in-process) reports the crashed run's
    * journal and clears it, then a handoff from `from`, the serving instance, commits; `from` exits.
    * Returns the new incumbent's pid.

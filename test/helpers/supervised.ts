@@ -3,15 +3,15 @@
 // and waits until the daemon answers on its control socket. Also what the kernel says about the listener.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { sendTrigger } from '../../src/cli/trigger.js';
-import { sweepAfter } from './proc.js';
+import { killProcessesWithEnv } from './proc.js';
 import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
-import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -34,6 +34,12 @@ export interface SupervisedOptions {
   readonly dataDir?: string;
   /** Wait until the daemon answers (default), or return once the supervisor process exists. */
   readonly waitForDaemon?: boolean;
+  /** Extra environment for the supervisor itself (e.g. NOTIFY_SOCKET). */
+  readonly supervisorEnv?: Readonly<Record<string, string>>;
+  /** A command that starts the supervisor (e.g. systemd-socket-activate …): it is given node and its args. */
+  readonly launcher?: readonly string[];
+  /** The listener's address. Default: 127.0.0.1:0. */
+  readonly listenAddr?: string;
 }
 
 /** The fixture daemon (test/process/fixtures/daemon.ts) with its paths and fast timing, plus `extra` knobs. */
@@ -72,13 +78,21 @@ export interface SupervisorStatus {
   handoffs: { committed: number; rolledBack: number; failed: number; inProgress: boolean };
   restarts: number;
   restartsGaveUp?: { restarts: number; lastExit: string; lastWords?: string };
-  listeners: Array<{ name: string; addr: string }>;
+  listeners: Array<{ name: string; addr: string; source?: string }>;
   lastReport?: { status: string; reason?: string };
 }
 
 /** Starts `node --import tsx <daemonArgs>` under `handoff run` with one listener `http` on 127.0.0.1:0. */
 export async function startSupervised(t: TestContext, options: SupervisedOptions): Promise<Supervised> {
-  const dir = tempDir(t, 'handoff-sup-');
+  // Created by hand so that the cleanup below can be registered first: after hooks run in order, and the
+  // supervisor and its daemons must be gone before their directory is removed.
+  const dir = mkdtempSync(join(tmpdir(), 'handoff-sup-'));
+  let supervisorChild: Child | undefined;
+  t.after(async () => {
+    await supervisorChild?.kill();
+    await killProcessesWithEnv(`HANDOFF_SUPERVISED_TEST=${dir}`);
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 });
+  });
   const data = options.dataDir ?? join(dir, 'data');
   const control = join(dir, 'control.sock');
   const trigger = join(dir, 'trigger.sock');
@@ -104,17 +118,27 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
       ...(options.extraToml ?? []),
       '[[listeners]]',
       'name = "http"',
-      'addr = "127.0.0.1:0"',
+      `addr = "${options.listenAddr ?? '127.0.0.1:0'}"`,
       '[env]',
       `HANDOFF_SUPERVISED_TEST = "${dir}"`,
       ...env,
     ].join('\n'),
   );
-  const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
+  const command = [
+    ...(options.launcher ?? []),
+    process.execPath,
+    '--import',
+    'tsx',
+    CLI,
+    'run',
+    '--config',
+    config,
+  ];
+  const supervisor = spawnChild(t, command[0]!, command.slice(1), {
     cwd: REPO_ROOT,
+    env: { ...process.env, ...options.supervisorEnv },
   });
-  // After hooks run in order: the supervisor is killed first, then the daemons left in their own groups.
-  sweepAfter(t, `HANDOFF_SUPERVISED_TEST=${dir}`);
+  supervisorChild = supervisor;
   const status = async () =>
     existsSync(trigger) ? ((await sendTrigger(trigger, 'status')).status as SupervisorStatus) : undefined;
   const port =

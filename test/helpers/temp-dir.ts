@@ -8,6 +8,7 @@ import type { TestContext } from 'node:test';
 /** Creates `<os.tmpdir()>/<prefix>XXXXXX` and registers its recursive removal. */
 export function tempDir(t: TestContext, prefix = 'handoff-test-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retried: a process of the test that is still being killed may create a file a moment longer.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 50 }));
   return dir;
 }

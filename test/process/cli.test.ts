@@ -129,11 +129,18 @@ test('trigger-socket and SIGHUP handoffs commit; upgrade exits 0 committed, 2 ro
     /draining the incumbent[\s\S]*new build ready[\s\S]*handoff: committed in [\d.]+ ms: pid \d+ → pid \d+/,
   );
 
-  const broken = runCli(t, ['upgrade', '/nonexistent/kv-v2', '--trigger', s.trigger, '--json']);
+  // A binary that does not exist is refused before anything is touched: exit 3, no report.
+  const missing = runCli(t, ['upgrade', '/nonexistent/kv-v2', '--trigger', s.trigger, '--json']);
+  assert.deepEqual(await missing.exited, { code: 3, signal: null }, missing.tail());
+  assert.deepEqual(JSON.parse(missing.output()), {
+    error: 'err: the binary "/nonexistent/kv-v2" cannot be executed: ENOENT',
+  });
+
+  const broken = runCli(t, ['upgrade', '/bin/false', '--trigger', s.trigger, '--json']);
   assert.deepEqual(await broken.exited, { code: 2, signal: null }, broken.tail());
   const report = JSON.parse(broken.output());
   assert.equal(report.status, 'rolled back');
-  assert.match(report.reason, /cannot start successor \/nonexistent\/kv-v2/);
+  assert.match(report.reason, /successor failed before its handshake: .*exited with code 1/);
 
   const unreachable = runCli(t, ['upgrade', '--trigger', join(s.dir, 'nobody.sock')]);
   assert.deepEqual(await unreachable.exited, { code: 3, signal: null }, unreachable.tail());

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import { DataDirLock } from '../../src/lock.js';
-import { processesWithEnv } from '../helpers/proc.js';
+import { listProcesses, processesWithEnv } from '../helpers/proc.js';
+import { processAlive } from '../helpers/spawn-child.js';
 import {
   buildScript,
   catchesSignal,
@@ -119,4 +120,22 @@ test('a SIGHUP during a handoff is logged and ignored: one handoff, not two', as
   const status = await s.status();
   assert.deepEqual([status?.handoffs.committed, status?.handoffs.inProgress], [1, false]);
   assert.equal(markerPids(s.markers, 'drain-called').length, 1, 'no second handoff began');
+});
+
+test('under npm (npx handoff run), killing the launcher stops the supervisor and its daemon', async (t) => {
+  // As npm exec runs a bin: through a shell that stays the supervisor's parent. npm killed by its pid kills
+  // that shell, and nothing signals the supervisor itself: it must notice its parent's death.
+  const s = await startSupervised(t, {
+    ...fixtureDaemon(),
+    launcher: ['sh', '-c', '"$@"; true', 'sh'],
+    supervisorEnv: { npm_command: 'exec' },
+  });
+  const daemon = markerPids(s.markers, 'serving')[0]!;
+  process.kill(s.supervisor.pid, 'SIGKILL'); // the shell, not its group: the supervisor is left to notice
+  const supervisorAlive = () => listProcesses().some((p) => p.cmdline.includes(s.config) && p.state !== 'Z');
+  await waitFor(() => !supervisorAlive() && !processAlive(daemon), {
+    what: 'the supervisor and its daemon to stop',
+    timeoutMs: 15_000,
+  });
+  await assertNothingLeft(s);
 });

@@ -97,11 +97,11 @@ test('a trigger naming a relative or bare binary is refused; handoff upgrade res
   buildScript(s.dir, 'v2', { HANDOFF_BUILD_TAG: 'v2' });
   assert.equal(
     (await sendTrigger(s.trigger, 'handoff ./v2')).result,
-    'err: the binary must be an absolute path, got "./v2"',
+    'err: the binary "./v2" must be an absolute path',
   );
   assert.equal(
     (await sendTrigger(s.trigger, 'handoff v2')).result,
-    'err: the binary must be an absolute path, got "v2"',
+    'err: the binary "v2" must be an absolute path',
   );
   assert.equal((await s.status())?.handoffs.committed, 0);
 

@@ -132,7 +132,7 @@ for (const race of races) {
         assert.equal(outcome.reason, 'ready phase timed out waiting for Ready');
     }
     await h.converged(o.pid);
-    assert.deepEqual(h.marker('resume-called'), [o.pid]);
+    await h.resumedOnce(o.pid);
     h.observer.assertNeverTwo();
     await waitFor(() => openFds() === fdsBefore, {
       what: 'the failed handoff to leave no fd behind (SPEC §1 invariant 6)',

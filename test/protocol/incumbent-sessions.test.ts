@@ -4,56 +4,20 @@
 import assert from 'node:assert/strict';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { bindControlSocket } from '../../src/control-socket.js';
 import { runDaemon } from '../../src/daemon.js';
 import { isHandoffError } from '../../src/errors.js';
-import { Incumbent, type IncumbentOptions } from '../../src/incumbent.js';
-import { DataDirLock } from '../../src/lock.js';
 import { silentLogger } from '../../src/log.js';
 import { FakeSupervisor } from '../helpers/fake-supervisor.js';
+import { lockIsFree, startIncumbent } from '../helpers/incumbent-harness.js';
 import { RecordingDrainable } from '../helpers/recording-drainable.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { fillInodes, tmpfs } from '../helpers/tmpfs.js';
 import { waitFor } from '../helpers/wait-for.js';
 
-const FAST: IncumbentOptions = {
-  helloReadTimeoutMs: 300,
-  livenessTimeoutMs: 1000,
-  heartbeatIntervalMs: 50,
-  wireSlackMs: 100,
-  resumeFlockTimeoutMs: 300,
-  resumeFlockPollMs: 10,
-  logger: silentLogger,
-};
-
-async function serving(t: TestContext, controlDir: string = tempDir(t)) {
-  const dataDir = join(tempDir(t), 'data');
-  const controlPath = join(controlDir, 'control.sock');
-  const lock = await DataDirLock.acquire(dataDir);
-  t.after(() => lock.release());
-  const incumbent = await Incumbent.bindColdStart(controlPath, lock, FAST);
-  t.after(() => incumbent.close());
-  const drainable = new RecordingDrainable();
-  const serveError = incumbent.serve(drainable).then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  return { dataDir, controlPath, incumbent, drainable, serveError };
-}
-
-async function lockIsFree(dataDir: string): Promise<boolean> {
-  try {
-    (await DataDirLock.acquire(dataDir)).release();
-    return true;
-  } catch (error) {
-    if (isHandoffError(error, 'LockHeld')) return false;
-    throw error;
-  }
-}
-
 test('a client that connects and heartbeats does not keep a supervisor out: another session hands off meanwhile', async (t) => {
-  const h = await serving(t);
+  const h = await startIncumbent(t);
   const idle = await FakeSupervisor.connect(t, h.controlPath);
   await idle.sync();
   const sup = await FakeSupervisor.connect(t, h.controlPath);
@@ -65,7 +29,7 @@ test('a client that connects and heartbeats does not keep a supervisor out: anot
 });
 
 test("a second session's PrepareHandoff during a handoff is refused, and the first handoff goes on to commit", async (t) => {
-  const h = await serving(t);
+  const h = await startIncumbent(t);
   const first = await FakeSupervisor.connect(t, h.controlPath);
   await first.send({
     type: 'PrepareHandoff',
@@ -94,7 +58,7 @@ test("a second session's PrepareHandoff during a handoff is refused, and the fir
 test('a control path that cannot be re-claimed after a rollback costs the next handoff, not the lock or service', async (t) => {
   const mount = tmpfs(t, 64, 16);
   if (!mount) return;
-  const h = await serving(t, mount);
+  const h = await startIncumbent(t, {}, {}, mount);
   const sup = await FakeSupervisor.connect(t, h.controlPath);
   await sup.prepareAndSeal();
   // As a successor does after Ready: its own socket renamed over the control path. Then the filesystem runs

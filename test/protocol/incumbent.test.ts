@@ -5,74 +5,17 @@
 import assert from 'node:assert/strict';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type TestContext, test } from 'node:test';
+import { test } from 'node:test';
 import { bindControlSocket } from '../../src/control-socket.js';
 import { isHandoffError } from '../../src/errors.js';
-import { Incumbent, type IncumbentOptions, type ServeOutcome } from '../../src/incumbent.js';
+import { Incumbent } from '../../src/incumbent.js';
 import { DataDirLock } from '../../src/lock.js';
-import { silentLogger } from '../../src/log.js';
 import { newHandoffId } from '../../src/protocol/handoff-id.js';
 import type { Message } from '../../src/protocol/messages.js';
 import { FakeSupervisor } from '../helpers/fake-supervisor.js';
-import { RecordingDrainable, type RecordingDrainableOptions } from '../helpers/recording-drainable.js';
+import { FAST, lockIsFree, startIncumbent } from '../helpers/incumbent-harness.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const FAST: IncumbentOptions = {
-  helloReadTimeoutMs: 300,
-  livenessTimeoutMs: 1000,
-  heartbeatIntervalMs: 50,
-  wireSlackMs: 100,
-  resumeFlockTimeoutMs: 300,
-  resumeFlockPollMs: 10,
-  logger: silentLogger,
-};
-
-interface Harness {
-  controlPath: string;
-  dataDir: string;
-  incumbent: Incumbent;
-  drainable: RecordingDrainable;
-  served: Promise<ServeOutcome>;
-  /** Settles with the serve() rejection, or undefined if it resolved. */
-  serveError: Promise<unknown>;
-}
-
-async function startIncumbent(
-  t: TestContext,
-  drainableOptions: RecordingDrainableOptions = {},
-  options: IncumbentOptions = {},
-): Promise<Harness> {
-  const dir = tempDir(t);
-  const dataDir = join(dir, 'data');
-  const controlPath = join(dir, 'control.sock');
-  const lock = await DataDirLock.acquire(dataDir);
-  t.after(() => lock.release());
-  const incumbent = await Incumbent.bindColdStart(controlPath, lock, {
-    buildId: 'incumbent-test',
-    ...FAST,
-    ...options,
-  });
-  t.after(() => incumbent.close());
-  const drainable = new RecordingDrainable(drainableOptions);
-  const served = incumbent.serve(drainable);
-  const serveError = served.then(
-    () => undefined,
-    (error: unknown) => error,
-  );
-  return { controlPath, dataDir, incumbent, drainable, served, serveError };
-}
-
-/** True when another open file description can take the data-dir flock right now (it is released again). */
-async function lockIsFree(dataDir: string): Promise<boolean> {
-  try {
-    (await DataDirLock.acquire(dataDir)).release();
-    return true;
-  } catch (error) {
-    if (isHandoffError(error, 'LockHeld')) return false;
-    throw error;
-  }
-}
 
 test('happy path: Hello → Prepare → Drained → Seal → SealComplete → Commit resolves serve, resume never called', async (t) => {
   const h = await startIncumbent(t);

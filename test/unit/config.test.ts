@@ -90,6 +90,27 @@ const mistakes: Array<[string, string, RegExp]> = [
     /: deadline_secs: expected a number ≥ 0\.001, got "60"$/,
   ],
   ['a bad env pair', `${MINIMAL}env = [["A"]]\n`, /: env\[0\]: expected \["KEY", "value"\], got \["A"\]$/],
+  [
+    'an env name that is not a POSIX name',
+    `${MINIMAL}env = [["A-B", "1"]]\n`,
+    /: env\.A-B: expected a POSIX variable name/,
+  ],
+  [
+    'a crash-injection variable in env',
+    `${MINIMAL}[env]\nHANDOFF_CRASH_AT_FOR_O = "o-inside-seal"\n`,
+    /: env\.HANDOFF_CRASH_AT_FOR_O: is reserved/,
+  ],
+  ['the fd layout in env', `${MINIMAL}[env]\nLISTEN_FDS = "3"\n`, /: env\.LISTEN_FDS: is reserved/],
+  [
+    'a NUL in an env value',
+    `${MINIMAL}[env]\nA = "x\\u0000y"\n`,
+    /: env\.A: a value cannot contain a NUL byte/,
+  ],
+  [
+    'a duration longer than a timer can wait',
+    `${MINIMAL}deadline_secs = 9999999\n`,
+    /: deadline_secs: expected at most 2147483\.647, got 9999999$/,
+  ],
   ['invalid TOML', 'control_socket = \n', /handoff\.toml:1: invalid TOML: /],
 ];
 for (const [what, toml, pattern] of mistakes) {
