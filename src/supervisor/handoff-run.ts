@@ -153,8 +153,8 @@ export class HandoffRun {
     await this.#journal('Negotiating');
 
     // 6. PrepareHandoff → Drained, within the drain budget plus wire slack.
-    // [beyond] The deadline counts from here, not from the start of the handoff (docs/protocol.md §5.1
-    // step 2 says start + deadline): it bounds how long the old build is drained, sealed and waiting,
+    // [beyond] The deadline counts from here, not from the start of the handoff as in the Rust crate
+    // (docs/protocol.md §5.1 step 2): it bounds how long the old build is drained, sealed and waiting,
     // and until now it has been serving untouched, whatever the new build did before its Hello. Counted
     // from the start, a successor's prepare would eat the old build's drain and Ready budgets: on this
     // project's 2-core machine the kv example prepares a 1 GB log in 9.7 s when quiet and 37 s under a
