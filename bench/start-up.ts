@@ -87,24 +87,34 @@ function once(subject: StartUpSubject, dir: string): Promise<number> {
   });
 }
 
-/** The subjects `npm run bench` measures: the library's import, and the two daemons as successors. */
+/** The subjects `npm run bench` measures: the library's import (both builds), and two daemons as successors. */
 export function startUpSubjects(dist: string): StartUpSubject[] {
   const control = ['--control-socket', '$DIR/control.sock', '--data-dir', '$DIR/data'];
   return [
     {
-      name: 'import the library (dist/src/index.js)',
+      name: "import the package's entry (dist/lib/index.js, bundled)",
+      args: ['--input-type=module', '-e', `await import(${JSON.stringify(join(dist, 'lib/index.js'))})`],
+      hello: false,
+    },
+    {
+      name: "import tsc's output (dist/src/index.js, what the examples here run)",
       args: ['--input-type=module', '-e', `await import(${JSON.stringify(join(dist, 'src/index.js'))})`],
       hello: false,
     },
     { name: 'hello daemon, successor', args: [join(dist, 'bench/hello-daemon.js'), ...control], hello: true },
     {
-      name: 'kv daemon, successor, empty data dir',
+      name: "kv daemon, successor, empty data dir (tsc's output)",
       args: [join(dist, 'examples/kv/daemon.js'), ...control, '--log-level', 'warn'],
       hello: true,
     },
     {
-      name: 'kv daemon, successor, prepares a 1 MB kv.log',
-      args: [join(dist, 'examples/kv/daemon.js'), ...control, '--log-level', 'warn'],
+      name: 'kv daemon, successor, empty data dir (bundled, as bin/kv runs it)',
+      args: [join(dist, 'examples/kv/daemon.bundle.js'), ...control, '--log-level', 'warn'],
+      hello: true,
+    },
+    {
+      name: 'kv daemon, successor, prepares a 1 MB kv.log (bundled)',
+      args: [join(dist, 'examples/kv/daemon.bundle.js'), ...control, '--log-level', 'warn'],
       hello: true,
       seed: (dataDir) => writeKvLog(dataDir, { bytes: 1e6 }),
     },

@@ -46,3 +46,12 @@ chmodSync(cli, 0o755);
 const outputs = results.flatMap((result) => Object.values(result.metafile.outputs));
 const bytes = outputs.reduce((sum, output) => sum + output.bytes, 0);
 process.stdout.write(`bundle: ${outputs.length} files, ${bytes} bytes in dist/lib\n`);
+
+// The kv example's daemon as one module as well (not published): a successor's start-up is on the handoff's
+// path, and tsc's ~50 modules made spawn → Hello 1.79× a bare `node -e 0` against 1.35× bundled (BENCHMARKS.md,
+// "Start-up"). `npm run bench` and examples/kv/bin/kv run this file.
+await build({
+  ...common,
+  outdir: 'dist/examples/kv',
+  entryPoints: { 'daemon.bundle': 'examples/kv/daemon.ts' },
+});

@@ -52,10 +52,10 @@ const DIST = join(ROOT, 'dist');
 export const ACCEPT_LOG_MODULE = join(DIST, 'bench/accept-log.js');
 export const PLAIN_DAEMON = join(DIST, 'bench/plain-daemon.js');
 
-/** The handoff-able program for `kind`: the kv example daemon, or the hello daemon. */
+/** The handoff-able program for `kind`: the kv example daemon (its bundle, as bin/kv runs it), or the hello daemon. */
 export function handoffDaemonArgs(kind: DaemonKind): string[] {
   return kind === 'kv'
-    ? [join(DIST, 'examples/kv/daemon.js'), '--log-level', 'warn']
+    ? [join(DIST, 'examples/kv/daemon.bundle.js'), '--log-level', 'warn']
     : [join(DIST, 'bench/hello-daemon.js')];
 }
 

@@ -72,7 +72,8 @@ await runDaemon({
     });
     const openMs = Math.round((performance.now() - openedAt) * 10) / 10;
     const { preparedUnused, replayedBytes, replayedRecords } = store.opened;
-    if (prepared && preparedUnused !== undefined) {
+    // A prepare that found no log had nothing to offer; any other unused prefix is worth a line.
+    if (prepared && prepared.bytes > 0 && preparedUnused !== undefined) {
       context.logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
     }
     const app = createKvApp({ store, buildId });
