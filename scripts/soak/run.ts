@@ -73,9 +73,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   };
   const convergeTimeoutMs = options.convergeTimeoutMs ?? 60_000;
   const faults: Partial<Record<FaultKind, FaultStats>> = {};
-  const windows: Array<{ kind: FaultKind; from: number; to: number }> = [];
-  /** When each handoff began (load time), to tell which one a stray failure followed. */
-  const handoffStarts: number[] = [];
+  /** Each handoff's period (load time): from its start to the next one's, with the fault it carried. */
+  const periods: Array<{ kind: FaultKind | undefined; from: number }> = [];
   const outcomes = { committed: 0, rolledBack: 0, other: 0 };
   const notConverged: number[] = [];
   let load: DemoLoad | undefined;
@@ -115,9 +114,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         const stats = faults[planned.fault] ?? { injected: 0, failedRequests: 0, reasons: {} };
         faults[planned.fault] = stats;
         stats.injected++;
-        windows.push({ kind: planned.fault, from, to: load.elapsedMs() });
       }
-      handoffStarts.push(from);
+      periods.push({ kind: planned.fault, from });
       supStart ??= await sampleSupervisor(service);
       const label = planned.fault ? `${planned.fault}${planned.step ? `@${planned.step}` : ''}` : 'clean';
       const took = `${((load.elapsedMs() - from) / 1000).toFixed(1)} s`.padStart(7);
@@ -135,19 +133,23 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     );
     const exit = await service.stop();
     const leftBehind = service.daemons();
-    // Failed requests belong to the fault whose window (with 1 s either side for requests in flight) holds
-    // them; any other failure is a failure of the tool.
+    // A failed request belongs to the handoff period in which it failed (when its answer, or its error,
+    // came): a fault's period runs until the next handoff begins, recovery included. A failure in the period
+    // of a handoff without a fault is a failure of the tool.
     const outsideFaults: SoakResult['outsideFaults'] = [];
     for (const sample of load.samples) {
       if (sample.ok) continue;
       const reason = sample.reason ?? 'unknown';
-      const window = windows.find((w) => sample.at >= w.from - 1000 && sample.at <= w.to + 1000);
-      if (window) {
-        const stats = faults[window.kind]!;
+      const endedAt = sample.at + sample.latencyMs;
+      let index = periods.length - 1;
+      while (index > 0 && periods[index]!.from > endedAt) index--;
+      const kind = periods[index]?.kind;
+      if (kind) {
+        const stats = faults[kind]!;
         stats.failedRequests++;
         stats.reasons[reason] = (stats.reasons[reason] ?? 0) + 1;
       } else {
-        outsideFaults.push({ reason, afterHandoff: handoffStarts.filter((at) => at <= sample.at).length });
+        outsideFaults.push({ reason, afterHandoff: index + 1 });
       }
     }
     const failedOutsideFaults = outsideFaults.length;

@@ -27,8 +27,11 @@ export type BoundListener = SupervisedListener & {
 
 export interface Listeners {
   readonly bound: BoundListener[];
-  /** The daemon that still served this config, with a pidfd that names it; it is to be adopted. */
-  readonly adopted?: { readonly daemon: LiveDaemon; readonly pidfd: number };
+  /**
+   * The daemon that still served this config, to be adopted; `takePidfd` hands over the pidfd that names it
+   * (from then on the caller owns it).
+   */
+  readonly adopted?: { readonly daemon: LiveDaemon; takePidfd(): number };
 }
 
 /** The listening fds systemd passed us (LISTEN_FDS for our pid), by name. Consumes the variables. */
@@ -85,8 +88,19 @@ export async function acquireListeners(
   let adopted: Listeners['adopted'];
   if (live) {
     const { pidfd, taken } = takeListeners(live.pid, missing, logger);
-    cleanups.push(() => closeFd(pidfd));
-    adopted = { daemon: live, pidfd };
+    // Ours until the keeper adopts the daemon (the adopted process then closes it once it has exited):
+    // closing it twice could close whatever fd took its number meanwhile.
+    let owned = true;
+    cleanups.push(() => {
+      if (owned) closeFd(pidfd);
+    });
+    adopted = {
+      daemon: live,
+      takePidfd: () => {
+        owned = false;
+        return pidfd;
+      },
+    };
     for (const { name, fd } of taken) {
       const addr = missing.find((l) => l.name === name)!.addr;
       hold({ name, fd, addr: describe(fd, addr), source: 'adopted', ...socketFile(addr) });

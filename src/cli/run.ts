@@ -169,7 +169,7 @@ export async function runSupervisor(
     // at all is an error to report now, not a restart loop. A daemon that still serves is adopted as it is.
     if (adopted) {
       const build = (await readServingBuild(servingRecord, adopted.daemon.pid)) ?? configured;
-      kept.adopt(adoptedDaemon(adopted.daemon.pid, adopted.pidfd), build);
+      kept.adopt(adoptedDaemon(adopted.daemon.pid, adopted.takePidfd()), build);
     } else {
       await kept.start();
     }
