@@ -2,7 +2,10 @@
 // a connection or an acknowledged write. Everything handoff-specific is the runDaemon call below.
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
-//                                   [--fail-at-start] [--hang-at-start]
+//                                   [--fail-at-start] [--hang-at-start] [--exit-after-ms N] [--healthz-fails]
+//
+// The last four make broken builds for the demo and the tests: one that dies before it serves, one that
+// never comes up, one that serves and then exits N ms later, one whose /healthz fails while it serves.
 //
 // Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
 
@@ -20,6 +23,8 @@ const { values } = parseArgs({
     'build-id': { type: 'string', default: `kv-${process.env.npm_package_version ?? 'dev'}` },
     'fail-at-start': { type: 'boolean', default: false },
     'hang-at-start': { type: 'boolean', default: false },
+    'exit-after-ms': { type: 'string' },
+    'healthz-fails': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -48,7 +53,7 @@ await runDaemon({
       throw new Error('this build is broken on purpose (--fail-at-start)');
     }
     const store = await Store.open(context.dataDir);
-    const app = createKvApp({ store, buildId });
+    const app = createKvApp({ store, buildId, healthzFails: values['healthz-fails'] });
     const inherited = context.takeListener('http');
     await new Promise<void>((resolve, reject) => {
       app.server.once('error', reject);
@@ -61,6 +66,14 @@ await runDaemon({
       { role: context.role, revision: store.revision, listening: app.readiness().listeningOn },
       'kv serving',
     );
+    if (values['exit-after-ms'] !== undefined) {
+      // A build that commits and then crashes (for probation): acknowledged writes are on disk already.
+      const ms = Number(values['exit-after-ms']);
+      setTimeout(() => {
+        logger.error({ ms }, 'exiting on purpose (--exit-after-ms)');
+        process.exit(70);
+      }, ms);
+    }
     return {
       drainable: app.drainable,
       readiness: () => app.readiness(),

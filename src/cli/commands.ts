@@ -1,6 +1,6 @@
-// The `handoff` command: parses the command line, dispatches to run / upgrade / status, and maps failures to
-// exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled back, 3
-// failed).
+// The `handoff` command: parses the command line, dispatches to run / upgrade / status / history, and maps
+// failures to exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled
+// back, 3 failed, 4 fell back after its probation).
 
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -9,7 +9,7 @@ import { isHandoffError } from '../errors.js';
 import { ConfigError, loadConfigFile, validateConfig } from './config.js';
 import { runSupervisor } from './run.js';
 import type { SignalRouter } from './signals.js';
-import { showStatus } from './status.js';
+import { showHistory, showStatus } from './status.js';
 import { runUpgrade } from './upgrade.js';
 
 const USAGE = `usage: handoff <command> [options]
@@ -17,12 +17,16 @@ const USAGE = `usage: handoff <command> [options]
 commands:
   run      [--config handoff.toml] [flags]   start the supervisor: bind the listeners, start the daemon,
                                              keep it running, hand it off on SIGHUP or a trigger
-  upgrade  [binary] [--json]                 hand the running daemon off to a new build (default: the
+  upgrade  [binary] [--json] [--wait-probation]
+                                             hand the running daemon off to a new build (default: the
                                              serving build) and show each phase; exit 0 committed,
-                                             2 rolled back, 3 failed
-  status   [--json]                          the serving daemon: pid, build id, uptime, handoffs, last report
+                                             2 rolled back, 3 failed; with --wait-probation, also wait
+                                             for the new build's probation: exit 4 if it fell back
+  status   [--json]                          the serving daemon: pid, build id, uptime, handoffs,
+                                             probation, the latest handoffs
+  history  [--json]                          every handoff and fall-back the supervisor remembers
 
-options for upgrade and status:
+options for upgrade, status and history:
   --config FILE         read trigger_socket from this config (default: ./handoff.toml)
   --trigger PATH        the trigger socket, instead of a config
 
@@ -31,13 +35,15 @@ flags for run (override the config file; keys as in the config):
   --listen NAME=ADDR (repeatable; ADDR is host:port, [v6]:port or unix:/path)  --trigger-socket PATH
   --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --start-timeout-secs N
   --ready-timeout-secs N  --allow-unhealthy  --verify-revisions  --restart-backoff-ms N  --max-restarts N
-  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL
+  --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL  --probation-secs N  --probe-url URL
+  --probe-interval-ms N  --probe-failures N  --metrics-addr HOST:PORT  --history-size N
 `;
 
 const OPTIONS = {
   config: { type: 'string' },
   trigger: { type: 'string' },
   json: { type: 'boolean' },
+  'wait-probation': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   'control-socket': { type: 'string' },
   binary: { type: 'string' },
@@ -58,6 +64,12 @@ const OPTIONS = {
   'restart-backoff-ms': { type: 'string' },
   'shutdown-grace-secs': { type: 'string' },
   'log-level': { type: 'string' },
+  'probation-secs': { type: 'string' },
+  'probe-url': { type: 'string' },
+  'probe-interval-ms': { type: 'string' },
+  'probe-failures': { type: 'string' },
+  'metrics-addr': { type: 'string' },
+  'history-size': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -83,6 +95,12 @@ function flagOverrides(values: Values): Record<string, unknown> {
   text('journal', 'journal');
   text('data-dir', 'data_dir');
   text('log-level', 'log_level');
+  text('probe-url', 'probe_url');
+  text('metrics-addr', 'metrics_addr');
+  num('probation-secs', 'probation_secs');
+  num('probe-interval-ms', 'probe_interval_ms');
+  num('probe-failures', 'probe_failures');
+  num('history-size', 'history_size');
   num('drain-grace-secs', 'drain_grace_secs');
   num('deadline-secs', 'deadline_secs');
   num('start-timeout-secs', 'start_timeout_secs');
@@ -158,10 +176,16 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
     case 'upgrade':
       if (rest.length > 1) throw new UsageError(`upgrade takes at most one binary, got ${rest.join(' ')}`);
       // The supervisor runs elsewhere, in another directory: a path means what it means here.
-      return runUpgrade(triggerPath(values), rest[0] && resolve(rest[0]), values.json === true);
+      return runUpgrade(triggerPath(values), rest[0] && resolve(rest[0]), {
+        json: values.json === true,
+        waitProbation: values['wait-probation'] === true,
+      });
     case 'status':
       if (rest.length > 0) throw new UsageError(`status takes no arguments, got ${rest.join(' ')}`);
       return showStatus(triggerPath(values), values.json === true);
+    case 'history':
+      if (rest.length > 0) throw new UsageError(`history takes no arguments, got ${rest.join(' ')}`);
+      return showHistory(triggerPath(values), values.json === true);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

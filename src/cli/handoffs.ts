@@ -1,18 +1,18 @@
 // The handoffs of `handoff run`: one at a time, to the serving build or a named one, each with an abort
-// controller the shutdown pulls; their counts and last report for `status`; and the trigger socket's
-// requests (`handoff [binary]`, `handoff --stream [binary]`, `status`) with a reply to every one of them.
+// controller the shutdown pulls; the probation that follows a commit and its fall-back to the previous build;
+// and what each handoff leaves behind (history, metrics, counts and the last report for `status`).
 
-import type { Socket } from 'node:net';
 import { isAbsolute } from 'node:path';
-import { HandoffError, isHandoffError } from '../errors.js';
+import { HandoffError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { HandoffReport } from '../supervisor/report.js';
 import type { InstanceSpec } from '../supervisor/spawn.js';
 import type { HandoffOutcome, Supervisor } from '../supervisor/supervisor.js';
 import type { HandoffConfig } from './config.js';
 import type { DaemonKeeper } from './daemon-keeper.js';
-import { probeIncumbent, waitForIncumbent } from './probe.js';
-import { formatResultLine, parseTriggerRequest } from './trigger.js';
+import type { FallBackRecord, HandoffHistory, HandoffTrigger, HistoryEntry } from './history.js';
+import { Probation, type ProbationFailure } from './probation.js';
+import { waitForIncumbent } from './probe.js';
 
 /**
  * How long a committed handoff waits for the new build to answer on the control socket before replying
@@ -20,63 +20,160 @@ import { formatResultLine, parseTriggerRequest } from './trigger.js';
  * budget, the time any peer is given to answer a fresh control connection.
  */
 const NEW_INCUMBENT_WAIT_MS = 5_000;
-/** `status` reads the serving daemon's Hello for its build id; it gives up after this. */
-const STATUS_PROBE_MS = 1_000;
+
+/** Sees every finished handoff and every fall-back (the metrics); a throwing observer changes nothing. */
+export interface HandoffObserver {
+  handoff(report: HandoffReport): void;
+  fallBack(record: FallBackRecord): void;
+}
+
+/** A build that failed its probation: restarts and SIGHUP skip it until a handoff names it explicitly. */
+export interface RejectedBuild {
+  readonly binary: string;
+  readonly reason: string;
+  readonly atUnixMs: number;
+}
 
 export class Handoffs {
   readonly #config: HandoffConfig;
   readonly #supervisor: Supervisor;
   readonly #keeper: DaemonKeeper;
+  readonly #history: HandoffHistory;
   readonly #log: Logger;
-  readonly #startedAtUnixMs = Date.now();
-  readonly #stats = { committed: 0, rolledBack: 0, failed: 0 };
+  readonly #observers: HandoffObserver[] = [];
+  readonly stats = { committed: 0, rolledBack: 0, failed: 0 };
   #lastReport: HandoffReport | undefined;
   /** The handoff in flight: its abort controller and its settlement. */
   #running: { controller: AbortController; settled: Promise<unknown> } | undefined;
   #stopping = false;
-  /** The serving daemon's build id, as last seen (status never probes during a handoff). */
-  #buildId: { pid: number; buildId: string } | undefined;
-  readonly #listeners: ReadonlyArray<{ readonly name: string; readonly addr: string }>;
+  #probation: Probation | undefined;
+  #rejected: RejectedBuild | undefined;
+  #lastFallBack: FallBackRecord | undefined;
 
   constructor(
     config: HandoffConfig,
     supervisor: Supervisor,
     keeper: DaemonKeeper,
-    listeners: ReadonlyArray<{ readonly name: string; readonly addr: string }>,
+    history: HandoffHistory,
     logger: Logger,
   ) {
     this.#config = config;
     this.#supervisor = supervisor;
     this.#keeper = keeper;
-    this.#listeners = listeners;
+    this.#history = history;
     this.#log = logger;
+    // The build on probation dying is the probation's failure, not a crash to restart it from.
+    keeper.onExitOutsideHandoff(
+      ({ pid, how, lastWords }) => this.#probation?.exited(pid, how, lastWords) ?? false,
+    );
   }
 
   get inProgress(): boolean {
     return this.#running !== undefined;
   }
 
+  get stopping(): boolean {
+    return this.#stopping;
+  }
+
+  get lastReport(): HandoffReport | undefined {
+    return this.#lastReport;
+  }
+
+  /** The probation under way, if any. */
+  get probation(): Probation | undefined {
+    return this.#probation?.watching ? this.#probation : undefined;
+  }
+
+  /** The probation that started with the commit of `pid` (whatever its state now). */
+  probationOf(pid: number | undefined): Probation | undefined {
+    return this.#probation?.subject.pid === pid ? this.#probation : undefined;
+  }
+
+  get rejected(): RejectedBuild | undefined {
+    return this.#rejected;
+  }
+
+  get lastFallBack(): FallBackRecord | undefined {
+    return this.#lastFallBack;
+  }
+
+  history(): readonly HistoryEntry[] {
+    return this.#history.entries();
+  }
+
+  observe(observer: HandoffObserver): void {
+    this.#observers.push(observer);
+  }
+
   /**
-   * One handoff to `binary` (absolute; default: the serving build's binary, with its args). Throws
+   * One handoff to `binary` (absolute; default: the build restarts use, with its args). Throws
    * `HandoffInProgress` when one runs, `Aborted` once the supervisor is stopping, `InvalidOption` for a
-   * relative binary. `onStep` streams progress.
+   * relative binary. `onStep` streams progress. Naming a build that failed its probation is the explicit
+   * request that clears its mark.
    */
-  async handoff(
+  handoff(
     binary: string | undefined,
     onStep?: (step: string, elapsedMs: number) => void,
+    trigger: HandoffTrigger = 'request',
+  ): Promise<HandoffOutcome> {
+    if (binary !== undefined && !isAbsolute(binary)) {
+      return Promise.reject(
+        new HandoffError(
+          'InvalidOption',
+          `the binary must be an absolute path, got ${JSON.stringify(binary)}`,
+          {
+            option: 'binary',
+          },
+        ),
+      );
+    }
+    const restartBuild = this.#keeper.build;
+    const build: InstanceSpec =
+      binary === undefined || binary === restartBuild.command
+        ? restartBuild
+        : { command: binary, args: this.#config.args, env: this.#config.env };
+    return this.#perform(build, onStep, trigger);
+  }
+
+  /** SIGHUP: a handoff to the build restarts use (never one that failed its probation), unless one runs. */
+  hangup(): void {
+    if (this.#stopping) return;
+    if (this.#running) {
+      this.#log.warn({}, 'SIGHUP ignored: a handoff is in progress');
+      return;
+    }
+    this.#log.info({ binary: this.#keeper.build.command }, 'SIGHUP: starting a handoff to the serving build');
+    this.handoff(undefined, undefined, 'sighup').catch(() => {
+      // logged by #perform()
+    });
+  }
+
+  /**
+   * No more handoffs: ends the probation, interrupts the handoff in flight (before Ready it rolls back at
+   * once; after, it commits) and resolves once it has settled.
+   */
+  async stop(reason: string): Promise<void> {
+    this.#stopping = true;
+    this.#probation?.end(reason);
+    const running = this.#running;
+    if (!running) return;
+    running.controller.abort(reason);
+    await running.settled;
+  }
+
+  /**
+   * Runs one handoff to `build`. Everything before the first await is synchronous, so that a fall-back
+   * decided in a timer callback owns the one-handoff slot before anything else can take it.
+   */
+  async #perform(
+    build: InstanceSpec,
+    onStep: ((step: string, elapsedMs: number) => void) | undefined,
+    trigger: HandoffTrigger,
   ): Promise<HandoffOutcome> {
     if (this.#stopping) throw new HandoffError('Aborted', 'the supervisor is stopping');
     // Refuse before touching the keeper: a second handoff must not end the first one's bookkeeping.
     if (this.#running) throw new HandoffError('HandoffInProgress', 'another handoff is already in progress');
-    if (binary !== undefined && !isAbsolute(binary)) {
-      throw new HandoffError(
-        'InvalidOption',
-        `the binary must be an absolute path, got ${JSON.stringify(binary)}`,
-        {
-          option: 'binary',
-        },
-      );
-    }
     if (!this.#keeper.current) {
       throw new HandoffError(
         'Aborted',
@@ -85,11 +182,13 @@ export class Handoffs {
           : 'no daemon is serving right now (a restart is pending); try again in a moment',
       );
     }
-    const serving = this.#keeper.build;
-    const build: InstanceSpec =
-      binary === undefined || binary === serving.command
-        ? serving
-        : { command: binary, args: this.#config.args, env: this.#config.env };
+    if (trigger === 'request' && this.#rejected?.binary === build.command) {
+      this.#log.warn({ binary: build.command }, 'handoff requested to the build that failed its probation');
+      this.#rejected = undefined;
+    }
+    // A new handoff replaces the build on probation: the verdict on it no longer matters.
+    this.#probation?.end('another handoff replaced the build on probation');
+    const previous = this.#keeper.build;
     const controller = new AbortController();
     let settle!: () => void;
     this.#running = { controller, settled: new Promise<void>((resolve) => (settle = resolve)) };
@@ -111,97 +210,157 @@ export class Handoffs {
         { signal: controller.signal },
       );
       if (outcome.status === 'committed') {
-        this.#stats.committed++;
+        this.stats.committed++;
         committed = outcome;
       } else {
-        this.#stats.rolledBack++;
+        this.stats.rolledBack++;
       }
-      this.#log.info({ report: outcome.report }, `handoff ${outcome.report.status}`);
+      this.#log.info({ report: outcome.report, trigger }, `handoff ${outcome.report.status}`);
       return outcome;
     } catch (error) {
-      this.#stats.failed++;
-      this.#log.error({ err: error, report: this.#supervisor.lastReport }, 'handoff failed');
+      this.stats.failed++;
+      this.#log.error({ err: error, report: this.#supervisor.lastReport, trigger }, 'handoff failed');
       throw error;
     } finally {
-      this.#lastReport = this.#supervisor.lastReport;
-      this.#keeper.endHandoff(committed && { ...committed, build }, this.#config.deadlineMs);
-      if (committed) {
-        const { pid } = committed.child;
-        if (committed.report.successor.buildId !== undefined && pid !== undefined) {
-          this.#buildId = { pid, buildId: committed.report.successor.buildId };
-        }
+      // Past the commit nothing here may throw: the committed build must reach the keeper.
+      const report = this.#supervisor.lastReport;
+      this.#lastReport = report;
+      this.#keeper.endHandoff(
+        committed && { ...committed, build, buildId: committed.report.successor.buildId },
+        this.#config.deadlineMs,
+      );
+      if (report) this.#recorded(report, build, trigger);
+      const pid = committed?.child.pid;
+      if (pid !== undefined) {
         // The handoff is done for whoever asked only once the next one can start: replying on Commit alone
         // let a trigger sent right after the reply find the old build's dead socket (ECONNREFUSED, measured
         // by the benchmark in about 1 of 3 back-to-back handoffs of the hello daemon). Still in progress
         // meanwhile, so that no other handoff's session can be pre-empted by this probe.
-        if (!this.#stopping && pid !== undefined) await this.#waitForNewIncumbent(pid);
+        if (!this.#stopping) await this.#waitForNewIncumbent(pid);
+        if (trigger !== 'fall-back') this.#startProbation({ pid, build, previous });
       }
       this.#running = undefined;
       settle();
     }
   }
 
-  /** SIGHUP: a handoff to the serving build, unless one runs already. */
-  hangup(): void {
-    if (this.#stopping) return;
-    if (this.#running) {
-      this.#log.warn({}, 'SIGHUP ignored: a handoff is in progress');
-      return;
+  /** History and observers: diagnostics, so a failure there is only logged. */
+  #recorded(report: HandoffReport, build: InstanceSpec, trigger: HandoffTrigger): void {
+    try {
+      const entry = {
+        kind: 'handoff',
+        atUnixMs: Date.now(),
+        binary: build.command,
+        trigger,
+        report,
+      } as const;
+      this.#history.record(structuredClone(entry));
+      for (const observer of this.#observers) observer.handoff(report);
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not record the handoff in the history or metrics');
     }
-    this.#log.info({ binary: this.#keeper.build.command }, 'SIGHUP: starting a handoff to the serving build');
-    this.handoff(undefined).catch(() => {
-      // logged by handoff()
+  }
+
+  /**
+   * A committed build goes on probation, unless probation is off, the supervisor is stopping, or it is the
+   * very build that served before (nothing else to fall back to: its crash is a crash).
+   */
+  #startProbation(subject: { pid: number; build: InstanceSpec; previous: InstanceSpec }): void {
+    const { probationMs, probeUrl, probeIntervalMs, probeFailures } = this.#config;
+    if (probationMs === 0 || this.#stopping || sameBuild(subject.build, subject.previous)) return;
+    const probation: Probation = new Probation(
+      subject,
+      { probationMs, probeUrl, probeIntervalMs, probeFailures },
+      (failure): Promise<FallBackRecord> => this.#fallBack(probation, failure),
+    );
+    this.#probation = probation;
+    this.#log.info(
+      { pid: subject.pid, binary: subject.build.command, probationMs, probeUrl: probeUrl?.href },
+      'the new build is on probation',
+    );
+    void probation.outcome.then((outcome) => {
+      if (outcome.result === 'passed') {
+        this.#log.info(
+          { pid: subject.pid, binary: subject.build.command },
+          'the new build passed its probation',
+        );
+      }
     });
   }
 
   /**
-   * No more handoffs: interrupts the one in flight (before Ready it rolls back at once; after, it commits)
-   * and resolves once it has settled.
+   * The build on probation failed: restarts and SIGHUP use the previous build from now on, which replaces it
+   * through a handoff when it is still alive, or a cold start when it is dead. Never throws.
    */
-  async stop(reason: string): Promise<void> {
-    this.#stopping = true;
-    const running = this.#running;
-    if (!running) return;
-    running.controller.abort(reason);
-    await running.settled;
-  }
-
-  /** Answers one trigger-socket request line; every request gets a reply. */
-  async serveRequest(line: string, socket: Socket): Promise<void> {
-    const request = parseTriggerRequest(line);
-    if ('error' in request) return void socket.end(`err: ${request.error}\n`);
-    if (request.kind === 'status') return void socket.end(`status ${JSON.stringify(await this.status())}\n`);
-    const { stream } = request;
+  async #fallBack(probation: Probation, failure: ProbationFailure): Promise<FallBackRecord> {
+    const { pid, build: failed, previous } = probation.subject;
+    const atUnixMs = Date.now();
+    this.#rejected = { binary: failed.command, reason: failure.reason, atUnixMs };
+    this.#keeper.useBuild(previous);
+    const how = this.#keeper.current?.pid === pid ? 'handoff' : 'cold start';
+    const base = {
+      atUnixMs,
+      from: { binary: failed.command, pid },
+      cause: failure.cause,
+      reason: failure.reason,
+      how,
+    } as const;
+    this.#log.error(
+      { ...base, to: previous.command },
+      `probation failed: falling back to the previous build by ${how}: ${failure.reason}`,
+    );
+    let record: FallBackRecord;
     try {
-      const outcome = await this.#handoffOrRevive(
-        request.binary,
-        stream ? (step, ms) => socket.write(`progress ${step} ${ms}\n`) : undefined,
-      );
-      if (outcome === 'revived') {
-        socket.write(`ok: cold-started ${this.#keeper.build.command} (pid ${this.#keeper.current?.pid})\n`);
+      if (how === 'handoff') {
+        const outcome = await this.#perform(previous, undefined, 'fall-back');
+        record =
+          outcome.status === 'committed'
+            ? {
+                ...base,
+                to: { binary: previous.command, pid: outcome.child.pid },
+                result: 'serving',
+                handoffId: outcome.handoffId,
+              }
+            : {
+                ...base,
+                to: { binary: previous.command },
+                result: 'rolled back',
+                handoffId: outcome.handoffId,
+                error: outcome.reason,
+              };
       } else {
-        const reason = outcome.status === 'aborted' ? outcome.reason : undefined;
-        socket.write(`${formatResultLine(outcome.handoffId, outcome.status === 'committed', reason)}\n`);
-        if (stream) socket.write(`report ${JSON.stringify(outcome.report)}\n`);
+        await this.#keeper.fallBackTo(previous);
+        const serving = this.#keeper.current;
+        record =
+          serving?.build === previous
+            ? { ...base, to: { binary: previous.command, pid: serving.pid }, result: 'serving' }
+            : {
+                ...base,
+                to: { binary: previous.command },
+                result: 'failed',
+                error: 'it did not come up; see the log',
+              };
       }
     } catch (error) {
-      const message = isHandoffError(error) ? error.message : String(error);
-      this.#log.warn({ request: line, reply: message }, 'trigger refused');
-      socket.write(`err: ${message}\n`);
-      if (
-        stream &&
-        this.#supervisor.lastReport &&
-        isHandoffError(error) &&
-        error.code !== 'HandoffInProgress'
-      ) {
-        socket.write(`report ${JSON.stringify(this.#supervisor.lastReport)}\n`);
-      }
+      const message = error instanceof Error ? error.message : String(error);
+      record = { ...base, to: { binary: previous.command }, result: 'failed', error: message };
     }
-    socket.end();
+    this.#lastFallBack = record;
+    try {
+      this.#log[record.result === 'serving' ? 'warn' : 'error'](
+        { fallBack: record },
+        `fall-back ${record.result}`,
+      );
+      this.#history.record({ kind: 'fall-back', ...record });
+      for (const observer of this.#observers) observer.fallBack(record);
+    } catch (error) {
+      this.#log.warn({ err: error }, 'could not record the fall-back in the history or metrics');
+    }
+    return record;
   }
 
   /** After restarts gave up, an explicit trigger cold-starts the named build (or the serving one). */
-  async #handoffOrRevive(
+  async handoffOrRevive(
     binary: string | undefined,
     onStep?: (step: string, elapsedMs: number) => void,
   ): Promise<HandoffOutcome | 'revived'> {
@@ -210,47 +369,13 @@ export class Handoffs {
     }
     if (binary !== undefined && !isAbsolute(binary)) return this.handoff(binary, onStep); // its refusal
     const build = binary === undefined ? this.#keeper.build : { ...this.#keeper.build, command: binary };
+    if (this.#rejected?.binary === build.command) this.#rejected = undefined;
     this.#log.warn({ binary: build.command }, 'cold-starting a build on request after restarts gave up');
     await this.#keeper.revive(build);
     if (!this.#keeper.current) {
       throw new HandoffError('Aborted', `${build.command} did not come up either; see the supervisor's log`);
     }
     return 'revived';
-  }
-
-  async status() {
-    const current = this.#keeper.current;
-    let buildId = current && this.#buildId?.pid === current.pid ? this.#buildId.buildId : undefined;
-    let answers: boolean | undefined;
-    // Never probe during a handoff: our probe would take the control session from the handoff's own.
-    if (current && !this.#running) {
-      const probe = await probeIncumbent(this.#config.controlSocket, STATUS_PROBE_MS);
-      answers = probe?.pid === current.pid;
-      if (probe && answers) {
-        buildId = probe.buildId;
-        this.#buildId = { pid: current.pid, buildId };
-      }
-    }
-    const gaveUp = this.#keeper.gaveUp;
-    return {
-      supervisorPid: process.pid,
-      daemon: current && {
-        pid: current.pid,
-        buildId,
-        binary: current.build.command,
-        args: current.build.args ?? [],
-        controlSocketAnswers: answers,
-        startedAtUnixMs: current.startedAtUnixMs,
-        uptimeMs: Date.now() - current.startedAtUnixMs,
-      },
-      handoffs: { ...this.#stats, inProgress: this.#running !== undefined },
-      restarts: this.#keeper.restarts,
-      ...(gaveUp && { restartsGaveUp: gaveUp }),
-      listeners: this.#listeners.map(({ name, addr }) => ({ name, addr })),
-      dataDir: this.#config.dataDir,
-      supervisorUptimeMs: Date.now() - this.#startedAtUnixMs,
-      lastReport: this.#lastReport,
-    };
   }
 
   async #waitForNewIncumbent(pid: number): Promise<void> {
@@ -261,4 +386,11 @@ export class Handoffs {
       );
     }
   }
+}
+
+function sameBuild(a: InstanceSpec, b: InstanceSpec): boolean {
+  return (
+    a.command === b.command &&
+    JSON.stringify([a.args, a.env, a.cwd]) === JSON.stringify([b.args, b.env, b.cwd])
+  );
 }
