@@ -1,4 +1,4 @@
-// Prometheus metrics of `handoff run` (docs/operations.md, "Metrics"), served at http://<metrics_addr>/metrics
+// Prometheus metrics of `handoff run` (README, "Metrics"), served at http://<metrics_addr>/metrics
 // with prom-client, which is loaded only when metrics_addr is set. Every metric name is defined here, once.
 
 import { createServer, type Server } from 'node:http';
@@ -30,6 +30,13 @@ export const MetricName = Object.freeze({
 
 /** `outcome` label values of handoff_handoffs_total. */
 const OUTCOMES = ['committed', 'rolled_back', 'failed'] as const;
+/** The error codes a failed handoff usually has (any HandoffError code may appear). */
+const USUAL_FAILURE_CODES = ['Io', 'Protocol', 'Timeout', 'Aborted'] as const;
+const FALL_BACK_LABELS = [
+  ['exited', 'cold_start'],
+  ['probe_failed', 'handoff'],
+  ['probe_failed', 'cold_start'],
+] as const;
 
 /**
  * Handoff phases last from about a millisecond (a hello) to the 60 s default deadline; the buckets cover that
@@ -198,13 +205,12 @@ function registerMetrics(
       this.set(source.probationActive() ? 1 : 0);
     },
   });
-  // Every label value of a closed set is shown from the start (at 0), so a rate() sees the first increase.
+  // The label values that can occur are shown from the start (at 0), so a rate() sees the first increase.
   for (const outcome of OUTCOMES) handoffs.inc({ outcome }, 0);
   for (const reason of ROLLBACK_KINDS) rolledBack.inc({ reason }, 0);
-  for (const code of ERROR_CODES) failures.inc({ code }, 0);
-  for (const cause of ['exited', 'probe_failed']) {
-    for (const how of ['handoff', 'cold_start']) fallBacks.inc({ cause, how }, 0);
-  }
+  for (const code of USUAL_FAILURE_CODES) failures.inc({ code }, 0);
+  // A build that is already dead cannot be handed off: no (exited, handoff).
+  for (const [cause, how] of FALL_BACK_LABELS) fallBacks.inc({ cause, how }, 0);
   sealFailures.inc(0);
 
   return {

@@ -1,4 +1,4 @@
-// Probation (docs/operations.md, "After the commit: probation"): for probation_secs after a commit the new
+// Probation (README, "After the commit: probation"): for probation_secs after a commit the new
 // build is watched: its exit, and optionally an HTTP probe against the daemon's own listener. The first
 // failure hands over to the fall-back (handoffs.ts carries it out); the window ending without one passes.
 
