@@ -120,13 +120,9 @@ test('a failed write is logged, and the history goes on in memory and retries th
   mkdirSync(join(dir, 'missing-dir'));
   history.record(entry(2));
   await history.close();
-  assert.deepEqual(lines(path).map((line) => JSON.parse(line)), [entry(2)]);
-  assert.deepEqual(history.entries(), [entry(1), entry(2)]);
-});
-  second.record(entry(2));
-  await second.close();
   assert.deepEqual(
-    lines(working).map((line) => JSON.parse(line)),
+    lines(path).map((line) => JSON.parse(line)),
     [entry(2)],
   );
+  assert.deepEqual(history.entries(), [entry(1), entry(2)]);
 });
