@@ -100,7 +100,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       else if (/committed=false/.test(reply)) outcomes.rolledBack++;
       else outcomes.other++;
       if (planned.fault) {
-        const stats = (faults[planned.fault] ??= { injected: 0, failedRequests: 0 });
+        const stats = faults[planned.fault] ?? { injected: 0, failedRequests: 0 };
+        faults[planned.fault] = stats;
         stats.injected++;
         windows.push({ kind: planned.fault, from, to: load.elapsedMs() });
       }

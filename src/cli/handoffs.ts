@@ -10,6 +10,7 @@ import type { InstanceSpec } from '../supervisor/spawn.js';
 import type { HandoffOutcome, Supervisor } from '../supervisor/supervisor.js';
 import type { HandoffConfig } from './config.js';
 import type { DaemonKeeper } from './daemon-keeper.js';
+import { fallBack } from './fall-back.js';
 import type { FallBackRecord, HandoffHistory, HandoffTrigger, HistoryEntry } from './history.js';
 import { Probation, type ProbationFailure } from './probation.js';
 import { waitForIncumbent } from './probe.js';
@@ -289,68 +290,21 @@ export class Handoffs {
   }
 
   /**
-   * The build on probation failed: restarts and SIGHUP use the previous build from now on, which replaces it
-   * through a handoff when it is still alive, or a cold start when it is dead. Never throws.
+   * The build on probation failed: it is set aside (restarts and SIGHUP skip it) and the previous build
+   * replaces it. The record goes to the log, the history and the observers. Never rejects.
    */
   async #fallBack(probation: Probation, failure: ProbationFailure): Promise<FallBackRecord> {
-    const { pid, build: failed, previous } = probation.subject;
-    const atUnixMs = Date.now();
-    this.#rejected = { binary: failed.command, reason: failure.reason, atUnixMs };
-    this.#keeper.useBuild(previous);
-    const how = this.#keeper.current?.pid === pid ? 'handoff' : 'cold start';
-    const base = {
-      atUnixMs,
-      from: { binary: failed.command, pid },
-      cause: failure.cause,
-      reason: failure.reason,
-      how,
-    } as const;
-    this.#log.error(
-      { ...base, to: previous.command },
-      `probation failed: falling back to the previous build by ${how}: ${failure.reason}`,
-    );
-    let record: FallBackRecord;
-    try {
-      if (how === 'handoff') {
-        const outcome = await this.#perform(previous, undefined, 'fall-back');
-        record =
-          outcome.status === 'committed'
-            ? {
-                ...base,
-                to: { binary: previous.command, pid: outcome.child.pid },
-                result: 'serving',
-                handoffId: outcome.handoffId,
-              }
-            : {
-                ...base,
-                to: { binary: previous.command },
-                result: 'rolled back',
-                handoffId: outcome.handoffId,
-                error: outcome.reason,
-              };
-      } else {
-        await this.#keeper.fallBackTo(previous);
-        const serving = this.#keeper.current;
-        record =
-          serving?.build === previous
-            ? { ...base, to: { binary: previous.command, pid: serving.pid }, result: 'serving' }
-            : {
-                ...base,
-                to: { binary: previous.command },
-                result: 'failed',
-                error: 'it did not come up; see the log',
-              };
-      }
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      record = { ...base, to: { binary: previous.command }, result: 'failed', error: message };
-    }
+    const { build: failed } = probation.subject;
+    this.#rejected = { binary: failed.command, reason: failure.reason, atUnixMs: Date.now() };
+    const record = await fallBack(probation.subject, failure, {
+      keeper: this.#keeper,
+      handOff: (build) => this.#perform(build, undefined, 'fall-back'),
+      logger: this.#log,
+    });
     this.#lastFallBack = record;
     try {
-      this.#log[record.result === 'serving' ? 'warn' : 'error'](
-        { fallBack: record },
-        `fall-back ${record.result}`,
-      );
+      const level = record.result === 'serving' ? 'warn' : 'error';
+      this.#log[level]({ fallBack: record }, `fall-back ${record.result}`);
       this.#history.record({ kind: 'fall-back', ...record });
       for (const observer of this.#observers) observer.fallBack(record);
     } catch (error) {

@@ -4,11 +4,14 @@
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { DemoLoad } from '../../scripts/demo-load.js';
 import { type HistoryEntry, historyPath } from '../../src/cli/history.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
+import { processesWithEnv } from '../helpers/proc.js';
 import {
   buildScript,
   fixtureDaemon,
@@ -201,4 +204,39 @@ test('with probation off, a build that commits and then dies is restarted as tha
   assert.deepEqual([restarted.daemon?.binary, restarted.daemon?.buildId], [v2, 'fixture-cold-v2']);
   assert.equal(restarted.lastFallBack, undefined);
   assert.equal(restarted.rejectedBuild, undefined);
+});
+
+test('SIGTERM during a fall-back handoff interrupts it like any other: the supervisor exits 0 and nothing is left', async (t) => {
+  // The probe target answers 503 to everything, so the new build fails its probation at once; the previous
+  // build is slow to start as a successor, so its fall-back handoff is still under way when SIGTERM comes.
+  const probeTarget = http.createServer((_req, res) => res.writeHead(503).end());
+  await new Promise<void>((resolve) => probeTarget.listen(0, '127.0.0.1', resolve));
+  t.after(() => probeTarget.close());
+  const s = await startSupervised(t, {
+    ...fixtureDaemon({ HANDOFF_SUCCESSOR_DELAY_MS: '60000' }),
+    extraToml: [
+      'probation_secs = 60',
+      `probe_url = "http://127.0.0.1:${(probeTarget.address() as AddressInfo).port}/healthz"`,
+      'probe_interval_ms = 50',
+      'shutdown_grace_secs = 5',
+    ],
+  });
+  const v2 = buildScript(s.dir, 'v2', { HANDOFF_BUILD_TAG: 'v2', HANDOFF_SUCCESSOR_DELAY_MS: '0' });
+  const upgrade = sendTrigger(s.trigger, `handoff --stream --wait-probation ${v2}`);
+  await waitFor(
+    async () => {
+      const status = await s.status();
+      return status?.handoffs.committed === 1 && status.handoffs.inProgress && status.rejectedBuild;
+    },
+    { what: 'the fall-back handoff to begin', diagnostics: () => s.supervisor.tail() },
+  );
+  process.kill(s.supervisor.pid, 'SIGTERM');
+  assert.deepEqual(await s.supervisor.exited, { code: 0, signal: null }, s.supervisor.tail());
+  const probation = (await upgrade).probation as {
+    result: string;
+    fallBack: { result: string; error: string };
+  };
+  assert.deepEqual([probation.result, probation.fallBack.result], ['failed', 'rolled back']);
+  assert.match(probation.fallBack.error, /interrupted.*the supervisor is stopping/);
+  assert.deepEqual(processesWithEnv(`HANDOFF_SUPERVISED_TEST=${s.dir}`), [], 'no daemon of the run is left');
 });
