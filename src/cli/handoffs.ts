@@ -233,12 +233,14 @@ export class Handoffs {
       if (report) this.#recorded(report, build, trigger);
       const pid = committed?.child.pid;
       if (pid !== undefined) {
+        // On probation from the commit on: a build that dies at once must meet its probation, not a crash
+        // restart of itself.
+        if (trigger !== 'fall-back') this.#startProbation({ pid, build, previous });
         // The handoff is done for whoever asked only once the next one can start: replying on Commit alone
         // let a trigger sent right after the reply find the old build's dead socket (ECONNREFUSED, measured
         // by the benchmark in about 1 of 3 back-to-back handoffs of the hello daemon). Still in progress
         // meanwhile, so that no other handoff's session can be pre-empted by this probe.
         if (!this.#stopping) await this.#waitForNewIncumbent(pid);
-        if (trigger !== 'fall-back') this.#startProbation({ pid, build, previous });
       }
       this.#running = undefined;
       settle();
@@ -296,6 +298,8 @@ export class Handoffs {
   async #fallBack(probation: Probation, failure: ProbationFailure): Promise<FallBackRecord> {
     const { build: failed } = probation.subject;
     this.#rejected = { binary: failed.command, reason: failure.reason, atUnixMs: Date.now() };
+    // A probation fails at the earliest while its own handoff still waits for the build to answer.
+    await this.#running?.settled;
     const record = await fallBack(probation.subject, failure, {
       keeper: this.#keeper,
       handOff: (build) => this.#perform(build, undefined, 'fall-back'),

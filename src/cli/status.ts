@@ -34,9 +34,10 @@ export async function showStatus(triggerPath: string, json: boolean): Promise<nu
   const d = status.daemon;
   lines.push(
     d
-      ? `daemon     pid ${d.pid}, build ${d.buildId ?? '(control socket not answering)'}, ${d.binary}, up ${formatDuration(d.uptimeMs)}`
+      ? `daemon     pid ${d.pid}, build ${d.buildId ?? '(control socket not answering)'}, up ${formatDuration(d.uptimeMs)}`
       : 'daemon     not running (restart pending)',
   );
+  if (d) lines.push(`binary     ${d.binary}`);
   for (const l of status.listeners) lines.push(`listener   ${l.name} ${l.addr}`);
   if (status.dataDir) lines.push(`data dir   ${status.dataDir}`);
   const h = status.handoffs;

@@ -3,16 +3,16 @@
 // and waits until the daemon answers on its control socket. Also what the kernel says about the listener.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { FallBackRecord, HistoryEntry } from '../../src/cli/history.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
-import { sweepAfter } from './proc.js';
+import { killProcessesWithEnv } from './proc.js';
 import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
-import { tempDir } from './temp-dir.js';
 import { waitFor } from './wait-for.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
@@ -85,7 +85,15 @@ export interface SupervisorStatus {
 
 /** Starts `node --import tsx <daemonArgs>` under `handoff run` with one listener `http` on 127.0.0.1:0. */
 export async function startSupervised(t: TestContext, options: SupervisedOptions): Promise<Supervised> {
-  const dir = tempDir(t, 'handoff-sup-');
+  // After hooks run in the order they are registered: the supervisor first (else it restarts what the sweep
+  // kills), then the daemons it left in their own groups, and only then the directory they write into (a
+  // daemon appending a marker while it is removed made the removal fail with ENOTEMPTY).
+  const ended: { supervisor?: Child; dir?: string } = {};
+  t.after(() => ended.supervisor?.kill());
+  t.after(() => ended.dir && killProcessesWithEnv(`HANDOFF_SUPERVISED_TEST=${ended.dir}`));
+  t.after(() => ended.dir && rmSync(ended.dir, { recursive: true, force: true }));
+  const dir = mkdtempSync(join(tmpdir(), 'handoff-sup-'));
+  ended.dir = dir;
   const data = options.dataDir ?? join(dir, 'data');
   const control = join(dir, 'control.sock');
   const trigger = join(dir, 'trigger.sock');
@@ -120,8 +128,7 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
   const supervisor = spawnChild(t, process.execPath, ['--import', 'tsx', CLI, 'run', '--config', config], {
     cwd: REPO_ROOT,
   });
-  // After hooks run in order: the supervisor is killed first, then the daemons left in their own groups.
-  sweepAfter(t, `HANDOFF_SUPERVISED_TEST=${dir}`);
+  ended.supervisor = supervisor;
   const status = async () =>
     existsSync(trigger) ? ((await sendTrigger(trigger, 'status')).status as SupervisorStatus) : undefined;
   const port =
