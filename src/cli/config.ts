@@ -56,6 +56,9 @@ export interface HandoffConfig {
   readonly historySize: number;
 }
 
+/** history_size's ceiling: the history is read back whole at start-up. */
+const MAX_HISTORY_SIZE = 10_000;
+
 /** Every key, its meaning and its default: the one place the README's config reference is written from. */
 export const CONFIG_KEYS = {
   control_socket:
@@ -93,7 +96,7 @@ export const CONFIG_KEYS = {
   metrics_addr:
     'default none. host:port where the supervisor serves Prometheus metrics at /metrics (e.g. 127.0.0.1:9464).',
   history_size:
-    'default 50. How many handoffs `handoff history` keeps, in memory and in the file <journal>.history.jsonl.',
+    'default 50. How many handoffs `handoff history` keeps (at most 10000), in memory and in the file <journal>.history.jsonl.',
 } as const;
 
 /** An invalid configuration: one line naming the source and the key, for a person to fix. */
@@ -194,7 +197,7 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
       raw.metrics_addr === undefined
         ? undefined
         : tcpAddress(raw.metrics_addr, 'metrics_addr', fail, baseDir),
-    historySize: integer('history_size', 50, 1),
+    historySize: integer('history_size', 50, 1, MAX_HISTORY_SIZE),
   };
 }
 

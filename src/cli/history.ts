@@ -41,6 +41,11 @@ export type HistoryEntry =
 
 /** A longer entry (a very long reason) is shortened to fit: it keeps the file's size bounded. */
 const MAX_LINE_BYTES = 16 * 1024;
+/**
+ * The most read back at start-up (the read buffer is this large): a file of typical entries (~1 KiB) holds
+ * thousands. A larger one is replaced by the next rewrite rather than read.
+ */
+const MAX_READ_BYTES = 8 * 1024 * 1024;
 const SHORTENED_REASON_CHARS = 2000;
 
 /** The history file beside a journal. */
@@ -75,7 +80,8 @@ export class HandoffHistory {
     const history = new HandoffHistory(size, path, logger);
     if (path === undefined) return history;
     try {
-      const lines = (await readBoundedFile(path, 2 * size * MAX_LINE_BYTES + MAX_LINE_BYTES))
+      const cap = Math.min(MAX_READ_BYTES, 2 * size * MAX_LINE_BYTES + MAX_LINE_BYTES);
+      const lines = (await readBoundedFile(path, cap))
         .toString('utf8')
         .split('\n')
         .filter((line) => line !== '');
