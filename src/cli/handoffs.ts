@@ -230,12 +230,13 @@ export class Handoffs {
         committed && { ...committed, build, buildId: committed.report.successor.buildId },
         this.#config.deadlineMs,
       );
-      if (report) this.#recorded(report, build, trigger);
       const pid = committed?.child.pid;
+      // On probation from the commit on: a build that dies at once must meet its probation, not a crash
+      // restart of itself.
+      if (pid !== undefined && trigger !== 'fall-back') this.#startProbation({ pid, build, previous });
+      // Written before the reply: whoever asked then finds it in the history file too.
+      if (report) await this.#recorded(report, build, trigger);
       if (pid !== undefined) {
-        // On probation from the commit on: a build that dies at once must meet its probation, not a crash
-        // restart of itself.
-        if (trigger !== 'fall-back') this.#startProbation({ pid, build, previous });
         // The handoff is done for whoever asked only once the next one can start: replying on Commit alone
         // let a trigger sent right after the reply find the old build's dead socket (ECONNREFUSED, measured
         // by the benchmark in about 1 of 3 back-to-back handoffs of the hello daemon). Still in progress
@@ -247,9 +248,10 @@ export class Handoffs {
     }
   }
 
-  /** History and observers: diagnostics, so a failure there is only logged. */
-  #recorded(report: HandoffReport, build: InstanceSpec, trigger: HandoffTrigger): void {
+  /** History and observers: diagnostics, so a failure there is only logged. Never rejects. */
+  async #recorded(report: HandoffReport, build: InstanceSpec, trigger: HandoffTrigger): Promise<void> {
     try {
+      for (const observer of this.#observers) observer.handoff(report);
       const entry = {
         kind: 'handoff',
         atUnixMs: Date.now(),
@@ -257,8 +259,7 @@ export class Handoffs {
         trigger,
         report,
       } as const;
-      this.#history.record(structuredClone(entry));
-      for (const observer of this.#observers) observer.handoff(report);
+      await this.#history.record(structuredClone(entry));
     } catch (error) {
       this.#log.warn({ err: error }, 'could not record the handoff in the history or metrics');
     }
@@ -309,7 +310,7 @@ export class Handoffs {
     try {
       const level = record.result === 'serving' ? 'warn' : 'error';
       this.#log[level]({ fallBack: record }, `fall-back ${record.result}`);
-      this.#history.record({ kind: 'fall-back', ...record });
+      await this.#history.record({ kind: 'fall-back', ...record });
       for (const observer of this.#observers) observer.fallBack(record);
     } catch (error) {
       this.#log.warn({ err: error }, 'could not record the fall-back in the history or metrics');

@@ -3,7 +3,7 @@
 // the last N entries once it holds 2N) and diagnostic: a failed read or write is logged, never a failure.
 
 import { constants } from 'node:fs';
-import { type FileHandle, lstat, open } from 'node:fs/promises';
+import { lstat, open } from 'node:fs/promises';
 import { readBoundedFile, writeFileAtomic } from '../atomic-file.js';
 import type { Logger } from '../log.js';
 import type { HandoffReport } from '../supervisor/report.js';
@@ -60,7 +60,6 @@ export class HandoffHistory {
   #entries: HistoryEntry[] = [];
   /** Lines in the file now (ours and those loaded), to know when to rewrite it. */
   #fileLines = 0;
-  #file: FileHandle | undefined;
   /** File operations, one at a time and in order; never rejects. */
   #queue: Promise<void> = Promise.resolve();
 
@@ -118,55 +117,56 @@ export class HandoffHistory {
     return this.#entries;
   }
 
-  /** Adds an entry; the file write happens in the background and only ever logs a failure. */
-  record(entry: HistoryEntry): void {
+  /**
+   * Adds an entry. The file write is queued behind earlier ones; the returned promise settles when it is done
+   * and never rejects (a failure is logged).
+   */
+  record(entry: HistoryEntry): Promise<void> {
     this.#entries.push(entry);
     if (this.#entries.length > this.#size) this.#entries.splice(0, this.#entries.length - this.#size);
     const path = this.#path;
-    if (path === undefined) return;
+    if (path === undefined) return Promise.resolve();
     const line = `${serialize(entry)}\n`;
+    // What a rewrite keeps is decided now: entries recorded later append themselves after it.
+    const kept = [...this.#entries];
     this.#queue = this.#queue
-      .then(() => this.#append(path, line))
+      .then(() => this.#append(path, line, kept))
       .catch((error: unknown) => {
         this.#log.warn({ err: error, path }, 'could not write the handoff history');
-        void this.#closeFile();
       });
+    return this.#queue;
   }
 
-  /** Waits for pending writes and closes the file. */
+  /** Waits for pending writes. */
   async close(): Promise<void> {
     await this.#queue;
-    await this.#closeFile();
   }
 
-  async #append(path: string, line: string): Promise<void> {
+  async #append(path: string, line: string, kept: readonly HistoryEntry[]): Promise<void> {
     if (this.#fileLines + 1 > 2 * this.#size) {
-      // Rewrite with the last N entries (ours, which include this one): through a fresh temporary file and a
+      // Rewrite with the last N entries (which end with this one): through a fresh temporary file and a
       // rename, so a crash leaves the old file or the new one, and a symlink at `path` is replaced, not followed.
-      await this.#closeFile();
-      const kept = this.#entries.map((entry) => `${serialize(entry)}\n`);
-      await writeFileAtomic(path, kept.join(''), 0o600);
+      await writeFileAtomic(path, kept.map((entry) => `${serialize(entry)}\n`).join(''), 0o600);
       this.#fileLines = kept.length;
       return;
     }
-    // O_APPEND: each line lands whole at the end; O_NOFOLLOW: never through a symlink someone planted.
-    this.#file ??= await open(
+    // O_APPEND: each line lands whole at the end; O_NOFOLLOW: never through a symlink someone planted. Opened
+    // per entry (handoffs are rare): the supervisor holds no fd of its own between handoffs.
+    const file = await open(
       path,
       constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW,
       0o600,
     );
-    const bytes = Buffer.from(line);
-    let written = 0;
-    while (written < bytes.length) {
-      written += (await this.#file.write(bytes, written, bytes.length - written)).bytesWritten;
+    try {
+      const bytes = Buffer.from(line);
+      let written = 0;
+      while (written < bytes.length) {
+        written += (await file.write(bytes, written, bytes.length - written)).bytesWritten;
+      }
+    } finally {
+      await file.close();
     }
     this.#fileLines++;
-  }
-
-  async #closeFile(): Promise<void> {
-    const file = this.#file;
-    this.#file = undefined;
-    await file?.close().catch(() => {});
   }
 }
 

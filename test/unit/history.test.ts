@@ -126,3 +126,14 @@ test('a failed write is logged, and the history goes on in memory and retries th
   );
   assert.deepEqual(history.entries(), [entry(1), entry(2)]);
 });
+
+test('entries recorded back to back are each written once, in order, across a rewrite', async (t) => {
+  const path = join(tempDir(t), 'history.jsonl');
+  const history = await HandoffHistory.open({ size: 2, path, logger: recordingLogger() });
+  const writes = [1, 2, 3, 4, 5].map((n) => history.record(entry(n)));
+  await Promise.all(writes);
+  assert.deepEqual(
+    lines(path).map((line) => JSON.parse(line)),
+    [entry(4), entry(5)],
+  );
+});
