@@ -26,6 +26,8 @@ export interface KvAppOptions {
   readonly buildId: string;
   /** Passed to the HttpDrain (dupFd, drainQuietMs, backlog). */
   readonly http?: HttpDrainOptions;
+  /** /healthz answers 503 whatever the store's state (a build that a health probe rejects). */
+  readonly healthzFails?: boolean;
 }
 
 export interface KvApp {
@@ -50,8 +52,8 @@ export function createKvApp(options: KvAppOptions): KvApp {
     const { pathname } = new URL(req.url ?? '/', 'http://kv.invalid');
     const method = req.method ?? 'GET';
     if (pathname === '/healthz' && method === 'GET') {
-      const ok = store.state === 'open';
-      return send(res, ok ? 200 : 503, ok ? 'ok\n' : `${store.state}\n`);
+      const ok = store.state === 'open' && !options.healthzFails;
+      return send(res, ok ? 200 : 503, ok ? 'ok\n' : `${options.healthzFails ? 'failing' : store.state}\n`);
     }
     if (pathname === '/stats' && method === 'GET') {
       const uptimeMs = Math.round(process.uptime() * 1000);

@@ -3,7 +3,11 @@
 // replays the log while the old build still serves, start (after Begin) only its tail.
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
-//                                   [--fail-at-start] [--hang-at-start] [--no-prepare]
+//                                   [--fail-at-start] [--hang-at-start] [--no-prepare] [--exit-after-ms N]
+//                                   [--healthz-fails]
+//
+// The flags after --no-prepare make broken builds for the demo and the tests: one that dies before it
+// serves, one that never comes up, one that serves and then exits N ms later, one whose /healthz fails.
 //
 // Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
 
@@ -23,6 +27,8 @@ const { values } = parseArgs({
     'hang-at-start': { type: 'boolean', default: false },
     // Replay the whole log in start, after Begin, as daemons without prepare do (the benchmark's baseline).
     'no-prepare': { type: 'boolean', default: false },
+    'exit-after-ms': { type: 'string' },
+    'healthz-fails': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -76,7 +82,7 @@ await runDaemon({
     if (prepared && prepared.bytes > 0 && preparedUnused !== undefined) {
       context.logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
     }
-    const app = createKvApp({ store, buildId });
+    const app = createKvApp({ store, buildId, healthzFails: values['healthz-fails'] });
     const inherited = context.takeListener('http');
     await new Promise<void>((resolve, reject) => {
       app.server.once('error', reject);
@@ -96,6 +102,14 @@ await runDaemon({
       },
       'kv serving',
     );
+    if (values['exit-after-ms'] !== undefined) {
+      // A build that commits and then crashes (for probation): acknowledged writes are on disk already.
+      const ms = Number(values['exit-after-ms']);
+      setTimeout(() => {
+        context.logger.error({ ms }, 'exiting on purpose (--exit-after-ms)');
+        process.exit(70);
+      }, ms);
+    }
     return {
       drainable: app.drainable,
       readiness: () => app.readiness(),

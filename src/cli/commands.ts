@@ -1,6 +1,6 @@
-// The `handoff` command: parses the command line, dispatches to run / upgrade / status, and maps failures to
-// exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled back, 3
-// failed).
+// The `handoff` command: parses the command line, dispatches to run / upgrade / status / history, and maps
+// failures to exit codes (2 for a bad config or usage, 3 for an error; `upgrade` exits 0 committed, 2 rolled
+// back, 3 failed, 4 fell back after its probation).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import { packageRoot } from '../package-root.js';
 import { ConfigError, loadConfigFile, validateConfig } from './config.js';
 import { runSupervisor } from './run.js';
 import type { SignalRouter } from './signals.js';
-import { showStatus } from './status.js';
+import { showHistory, showStatus } from './status.js';
 import { runUpgrade } from './upgrade.js';
 
 const USAGE = `usage: handoff <command> [options]
@@ -19,13 +19,17 @@ const USAGE = `usage: handoff <command> [options]
 commands:
   run      [--config handoff.toml] [flags]   start the supervisor: bind the listeners, start the daemon,
                                              keep it running, hand it off on SIGHUP or a trigger
-  upgrade  [binary] [--json]                 hand the running daemon off to a new build (default: the
+  upgrade  [binary] [--json] [--wait-probation]
+                                             hand the running daemon off to a new build (default: the
                                              serving build) and show each phase; exit 0 committed,
-                                             2 rolled back, 3 failed
-  status   [--json]                          the serving daemon: pid, build id, uptime, handoffs, last report
+                                             2 rolled back, 3 failed; with --wait-probation, also wait
+                                             for the new build's probation: exit 4 if it fell back
+  status   [--json]                          the serving daemon: pid, build id, uptime, handoffs,
+                                             probation, the latest handoffs
+  history  [--json]                          every handoff and fall-back the supervisor remembers
   --version                                  print the version
 
-options for upgrade and status:
+options for upgrade, status and history:
   --config FILE         read trigger_socket from this config (default: ./handoff.toml)
   --trigger PATH        the trigger socket, instead of a config
 
@@ -35,7 +39,8 @@ flags for run (override the config file; keys as in the config):
   --journal PATH  --data-dir PATH  --drain-grace-secs N  --deadline-secs N  --start-timeout-secs N
   --ready-timeout-secs N  --allow-unhealthy  --verify-revisions  --restart-backoff-ms N  --max-restarts N
   --restart-window-secs N  --shutdown-grace-secs N  --log-level LEVEL  --log-format auto|json|pretty
-  --allowed-binary-dir DIR (repeatable)
+  --allowed-binary-dir DIR (repeatable)  --probation-secs N  --probe-url URL  --probe-interval-ms N
+  --probe-failures N  --metrics-addr HOST:PORT  --history-size N
 
 A handoff to the serving build: \`handoff upgrade\`, or SIGHUP to the supervisor, whose pid is in
 <trigger_socket>.lock: kill -HUP $(cat /run/my-daemon/trigger.sock.lock)
@@ -45,6 +50,7 @@ const OPTIONS = {
   config: { type: 'string' },
   trigger: { type: 'string' },
   json: { type: 'boolean' },
+  'wait-probation': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
   'control-socket': { type: 'string' },
@@ -68,6 +74,12 @@ const OPTIONS = {
   'shutdown-grace-secs': { type: 'string' },
   'log-level': { type: 'string' },
   'log-format': { type: 'string' },
+  'probation-secs': { type: 'string' },
+  'probe-url': { type: 'string' },
+  'probe-interval-ms': { type: 'string' },
+  'probe-failures': { type: 'string' },
+  'metrics-addr': { type: 'string' },
+  'history-size': { type: 'string' },
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
@@ -94,6 +106,12 @@ function flagOverrides(values: Values): Record<string, unknown> {
   text('data-dir', 'data_dir');
   text('log-level', 'log_level');
   text('log-format', 'log_format');
+  text('probe-url', 'probe_url');
+  text('metrics-addr', 'metrics_addr');
+  num('probation-secs', 'probation_secs');
+  num('probe-interval-ms', 'probe_interval_ms');
+  num('probe-failures', 'probe_failures');
+  num('history-size', 'history_size');
   num('drain-grace-secs', 'drain_grace_secs');
   num('deadline-secs', 'deadline_secs');
   num('start-timeout-secs', 'start_timeout_secs');
@@ -175,10 +193,16 @@ async function main(argv: string[], signals: SignalRouter): Promise<number> {
     case 'upgrade':
       if (rest.length > 1) throw new UsageError(`upgrade takes at most one binary, got ${rest.join(' ')}`);
       // The supervisor runs elsewhere, in another directory: a path means what it means here.
-      return runUpgrade(triggerPath(values), rest[0] && resolve(rest[0]), values.json === true);
+      return runUpgrade(triggerPath(values), rest[0] && resolve(rest[0]), {
+        json: values.json === true,
+        waitProbation: values['wait-probation'] === true,
+      });
     case 'status':
       if (rest.length > 0) throw new UsageError(`status takes no arguments, got ${rest.join(' ')}`);
       return showStatus(triggerPath(values), values.json === true);
+    case 'history':
+      if (rest.length > 0) throw new UsageError(`history takes no arguments, got ${rest.join(' ')}`);
+      return showHistory(triggerPath(values), values.json === true);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }

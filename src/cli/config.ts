@@ -49,7 +49,21 @@ export interface HandoffConfig {
   readonly logLevel: LogLevel;
   /** `auto`: pretty when stderr is a terminal, JSON otherwise. */
   readonly logFormat: LogFormat | 'auto';
+  /** After a commit, how long the new build is watched before it counts as good; 0 = no probation. */
+  readonly probationMs: number;
+  /** An HTTP URL probed during probation (the daemon's own listener), or undefined. */
+  readonly probeUrl: URL | undefined;
+  readonly probeIntervalMs: number;
+  /** Consecutive failed probes that fail the probation. */
+  readonly probeFailures: number;
+  /** Where Prometheus metrics are served, or undefined (then the metrics library is never loaded). */
+  readonly metricsAddr: { readonly host: string; readonly port: number } | undefined;
+  /** How many handoff reports the history keeps (in memory and in its file). */
+  readonly historySize: number;
 }
+
+/** history_size's ceiling: the history is read back whole at start-up. */
+const MAX_HISTORY_SIZE = 10_000;
 
 /** Every key, its meaning and its default: the one place the README's config reference is written from. */
 export const CONFIG_KEYS = {
@@ -83,6 +97,16 @@ export const CONFIG_KEYS = {
   log_level: 'default "info". Supervisor log level: debug, info, warn or error.',
   log_format:
     'default "auto". Supervisor log lines: "json" (one object per line), "pretty" (one readable line), or "auto" (pretty when stderr is a terminal, else json).',
+  probation_secs:
+    'default 0. After a commit, how long the new build is on probation: if it exits or fails probe_url meanwhile, the supervisor falls back to the previous build and never restarts the failed one by itself. 0 = off.',
+  probe_url:
+    'default none. An http:// URL probed during probation, normally on one of the listeners (e.g. http://127.0.0.1:8080/healthz); a probe fails on an error, a timeout (probe_interval_ms) or a status other than 2xx.',
+  probe_interval_ms: 'default 1000. How often probe_url is probed during probation.',
+  probe_failures: 'default 3. Consecutive failed probes that fail the probation.',
+  metrics_addr:
+    'default none. host:port where the supervisor serves Prometheus metrics at /metrics (e.g. 127.0.0.1:9464).',
+  history_size:
+    'default 50. How many handoffs `handoff history` keeps (at most 10000), in memory and in the file <journal>.history.jsonl.',
 } as const;
 
 /** An invalid configuration: one line naming the source and the key, for a person to fix. */
@@ -138,8 +162,8 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
   /** A duration in seconds, as ms: positive (or ≥ 0), and no longer than a timer can wait (~24.8 days). */
   const seconds = (key: string, fallbackMs: number, min = 0.001): number =>
     Math.round(number(key, fallbackMs / 1000, min, MAX_TIMER_MS / 1000) * 1000);
-  const integer = (key: string, fallback: number, min: number): number => {
-    const value = number(key, fallback, min);
+  const integer = (key: string, fallback: number, min: number, max?: number): number => {
+    const value = number(key, fallback, min, max);
     if (!Number.isInteger(value)) fail(key, `expected a whole number, got ${show(value)}`);
     return value;
   };
@@ -189,7 +213,34 @@ export function validateConfig(raw: Raw, source: string, baseDir: string = proce
     shutdownGraceMs: seconds('shutdown_grace_secs', 30_000, 0),
     logLevel: logLevel as LogLevel,
     logFormat: logFormat as LogFormat | 'auto',
+    probationMs: seconds('probation_secs', 0, 0),
+    probeUrl: probeUrl(raw.probe_url, fail),
+    probeIntervalMs: integer('probe_interval_ms', 1000, 1, MAX_TIMER_MS),
+    probeFailures: integer('probe_failures', 3, 1),
+    metricsAddr:
+      raw.metrics_addr === undefined
+        ? undefined
+        : tcpAddress(raw.metrics_addr, 'metrics_addr', fail, baseDir),
+    historySize: integer('history_size', 50, 1, MAX_HISTORY_SIZE),
   };
+}
+
+function probeUrl(value: unknown, fail: (key: string, message: string) => never): URL | undefined {
+  if (value === undefined) return undefined;
+  const url = typeof value === 'string' && URL.canParse(value) ? new URL(value) : undefined;
+  if (url?.protocol !== 'http:') return fail('probe_url', `expected an http:// URL, got ${show(value)}`);
+  return url;
+}
+
+function tcpAddress(
+  value: unknown,
+  key: string,
+  fail: (key: string, message: string) => never,
+  baseDir: string,
+): { host: string; port: number } {
+  const addr = parseAddress(value, undefined, key, fail, baseDir);
+  if (addr.kind !== 'tcp') return fail(key, `expected "host:port", got ${show(value)}`);
+  return { host: addr.host, port: addr.port };
 }
 
 function parseEnv(value: unknown, fail: (key: string, message: string) => never): Record<string, string> {

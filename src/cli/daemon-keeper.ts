@@ -33,10 +33,20 @@ export interface KeeperOptions {
 export interface DaemonInfo {
   readonly pid: number;
   readonly startedAtUnixMs: number;
-  /** The build this instance runs: restarts and SIGHUP use it. */
+  /** The build this instance runs. */
   readonly build: InstanceSpec;
   /** When this supervisor adopted it from one that died (it did not start it). */
   readonly adoptedAtUnixMs?: number;
+  /** Its build id from its Hello, once it answered (or from the handoff that started it). */
+  readonly buildId?: string;
+}
+
+/** A daemon that died outside a handoff, as the exit hook sees it. */
+export interface DaemonExitSeen {
+  readonly pid: number;
+  /** `exited with code N` or `killed by SIGNAL`. */
+  readonly how: string;
+  readonly lastWords: string | undefined;
 }
 
 /** Why the keeper stopped restarting, for status and logs. */
@@ -50,7 +60,7 @@ export interface GaveUp {
 
 interface Instance {
   readonly process: DaemonProcess;
-  readonly info: DaemonInfo;
+  readonly info: { -readonly [K in keyof DaemonInfo]: DaemonInfo[K] };
 }
 
 export class DaemonKeeper {
@@ -67,6 +77,8 @@ export class DaemonKeeper {
   #gaveUp: GaveUp | undefined;
   #handoffActive = false;
   #stopping = false;
+  /** Sees each exit outside a handoff first; returning true means it takes over (no crash restart). */
+  #exitHook: ((exit: DaemonExitSeen) => boolean) | undefined;
   restarts = 0;
 
   constructor(build: InstanceSpec, options: KeeperOptions) {
@@ -87,6 +99,38 @@ export class DaemonKeeper {
     return this.#gaveUp;
   }
 
+  /** Installs the hook that sees a daemon's exit outside a handoff before any restart (probation's). */
+  onExitOutsideHandoff(hook: (exit: DaemonExitSeen) => boolean): void {
+    this.#exitHook = hook;
+  }
+
+  /**
+   * From now on restarts and SIGHUP use `build`, whichever build serves at the moment (a probation
+   * fall-back: the failed build is never restarted by itself).
+   */
+  useBuild(build: InstanceSpec): void {
+    this.#build = build;
+  }
+
+  /**
+   * A fall-back's cold start of `build` (the serving build died): like a restart, but at once and outside
+   * the restart budget. A build that cannot even be started is then restarted within the budget.
+   */
+  async fallBackTo(build: InstanceSpec): Promise<void> {
+    this.#build = build;
+    if (this.#stopping || this.#current) return;
+    clearTimeout(this.#restartTimer);
+    try {
+      await this.start(build);
+    } catch (error) {
+      this.#options.logger.error({ err: error, binary: build.command }, 'could not start the previous build');
+      if (!this.#stopping && !this.#current) {
+        this.#scheduleRestart({ lastExit: 'could not be started', lastWords: String(error) });
+      }
+      throw error;
+    }
+  }
+
   /**
    * Cold-starts `build` (default: the serving build) and resolves once it answers on the control socket.
    * Throws `Io` when the executable cannot be started at all; an instance that starts but dies or does not
@@ -94,14 +138,20 @@ export class DaemonKeeper {
    */
   async start(build: InstanceSpec = this.#build): Promise<void> {
     const { child, pid, stderr } = await spawnInstance('coldStart', build, this.#options.listeners);
-    this.#build = build;
     const daemon = childDaemon(child, stderr);
+    if (this.#stopping) {
+      // `stop` ran while we spawned: it did not know this child, so it is ours to end.
+      await daemon.killGroupAndWait();
+      return;
+    }
+    this.#build = build;
     this.#track({ process: daemon, info: { pid, startedAtUnixMs: Date.now(), build } });
     this.#options.logger.info({ daemonPid: pid, binary: build.command }, 'daemon started');
     const answered = await Promise.race([
       waitForIncumbent(this.#options.controlPath, pid, this.#options.startTimeoutMs),
-      daemon.exited.then(() => false),
+      daemon.exited.then(() => undefined),
     ]);
+    if (answered && this.#current?.process === daemon) this.#current.info.buildId = answered.buildId;
     if (answered || this.#current?.process !== daemon) return;
     this.#options.logger.error(
       {
@@ -155,7 +205,7 @@ export class DaemonKeeper {
    * ends it too). Otherwise, if the incumbent died meanwhile, start a new one.
    */
   endHandoff(
-    committed: { process: DaemonProcess; build: InstanceSpec } | undefined,
+    committed: { process: DaemonProcess; build: InstanceSpec; buildId: string | undefined } | undefined,
     retireGraceMs: number,
   ): void {
     this.#handoffActive = false;
@@ -164,7 +214,12 @@ export class DaemonKeeper {
       this.#build = committed.build;
       this.#track({
         process: committed.process,
-        info: { pid: committed.process.pid, startedAtUnixMs: Date.now(), build: committed.build },
+        info: {
+          pid: committed.process.pid,
+          startedAtUnixMs: Date.now(),
+          build: committed.build,
+          ...(committed.buildId !== undefined && { buildId: committed.buildId }),
+        },
       });
       if (old) void this.#retire(old.process, retireGraceMs);
       return;
@@ -224,7 +279,9 @@ export class DaemonKeeper {
         'daemon exited outside a handoff',
       );
       if (uptimeMs >= HEALTHY_UPTIME_MS) this.#failures = 0;
-      if (!this.#stopping && !this.#current) this.#scheduleRestart({ lastExit: exit.description, lastWords });
+      if (this.#stopping || this.#current || this.#handoffActive) return;
+      if (this.#exitHook?.({ pid: info.pid, how: exit.description, lastWords })) return;
+      this.#scheduleRestart({ lastExit: exit.description, lastWords });
     });
   }
 
@@ -249,6 +306,7 @@ export class DaemonKeeper {
     }
     const delayMs = Math.min(MAX_RESTART_BACKOFF_MS, restartBackoffMs * 2 ** this.#failures);
     this.#failures++;
+    clearTimeout(this.#restartTimer); // one pending restart at most
     logger.info({ delayMs, binary: this.#build.command }, 'restarting the daemon');
     this.#restartTimer = setTimeout(() => void this.#restart(), delayMs);
   }

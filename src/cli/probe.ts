@@ -35,7 +35,7 @@ export async function probeIncumbent(
 const PROBE_RETRY_MS = 5;
 
 /**
- * Resolves true once the incumbent answering on `controlPath` is `pid`, false if that takes longer than
+ * Resolves with its identity once the incumbent answering on `controlPath` is `pid`, undefined if that takes longer than
  * `timeoutMs`. A committed successor takes the control path over only after its Ready (docs/protocol.md §5.3), a moment
  * after the supervisor has acted on that Ready: until then the path still names the old build's socket.
  */
@@ -43,12 +43,13 @@ export async function waitForIncumbent(
   controlPath: string,
   pid: number,
   timeoutMs: number,
-): Promise<boolean> {
+): Promise<IncumbentIdentity | undefined> {
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const remainingMs = deadline - performance.now();
-    if (remainingMs <= 0) return false;
-    if ((await probeIncumbent(controlPath, remainingMs))?.pid === pid) return true;
+    if (remainingMs <= 0) return undefined;
+    const identity = await probeIncumbent(controlPath, remainingMs);
+    if (identity?.pid === pid) return identity;
     await delay(Math.min(PROBE_RETRY_MS, Math.max(0, deadline - performance.now())));
   }
 }

@@ -14,13 +14,16 @@ import type { HandoffConfig } from './config.js';
 import { DaemonKeeper } from './daemon-keeper.js';
 import { adoptedDaemon } from './daemon-process.js';
 import { Handoffs } from './handoffs.js';
+import { HandoffHistory, historyPath } from './history.js';
 import { acquireListeners, systemdListeners } from './listeners.js';
 import { supervisorLogOptions } from './log-options.js';
+import { serveMetrics } from './metrics.js';
 import { SdNotify, servingStatus } from './sd-notify.js';
 import { readServingBuild, recordServingBuild, servingBuildPath } from './serving-build.js';
 import { SignalRouter, type StopSignal } from './signals.js';
 import { removeOwnSocket } from './socket-paths.js';
 import { SupervisorLock, supervisorLockPath } from './supervisor-lock.js';
+import { TriggerRequests } from './trigger-requests.js';
 import { serveTriggers } from './trigger-server.js';
 
 export interface RunningSupervisor {
@@ -155,9 +158,41 @@ export async function runSupervisor(
       },
     });
     keeper = kept;
-    const triggers = new Handoffs(config, supervisor, kept, bound, logger, notify);
+    const history = await HandoffHistory.open({
+      size: config.historySize,
+      ...(config.journal !== undefined && { path: historyPath(config.journal) }),
+      logger,
+    });
+    cleanups.push(() => void history.close());
+    const triggers = new Handoffs(config, supervisor, kept, history, logger, notify);
+    if (config.metricsAddr) {
+      // Loaded only now: a supervisor without metrics_addr never pays for the metrics library.
+      const metrics = await serveMetrics(
+        config.metricsAddr,
+        {
+          restarts: () => kept.restarts,
+          serving: () => {
+            const current = kept.current;
+            return (
+              current && {
+                pid: current.pid,
+                buildId: current.buildId,
+                binary: current.build.command,
+                startedAtUnixMs: current.startedAtUnixMs,
+              }
+            );
+          },
+          probationActive: () => triggers.probation !== undefined,
+        },
+        logger,
+      );
+      cleanups.push(() => metrics.close());
+      triggers.observe(metrics);
+      step();
+    }
+    const requests = new TriggerRequests(config, triggers, kept, bound, logger);
     const trigger = await serveTriggers(config.triggerSocket, logger, (line, socket) =>
-      triggers.serveRequest(line, socket),
+      requests.serve(line, socket),
     );
     cleanups.push(() => {
       trigger.server.close();

@@ -4,7 +4,10 @@
 //   handoff [binary]            → ok: handoff_id=<id> committed=<true|false> abort_reason=<Some("…")|None>
 //                                 or err: <message>           (exactly the Rust reference's reply)
 //   handoff --stream [binary]   → progress <step> <elapsedMs> … then the ok:/err: line, then report <json>
+//   handoff --stream --wait-probation [binary]
+//                               → the same, then (once the new build's probation is over) probation <json>
 //   status                      → status <json>
+//   history                     → history <json>
 
 import { createConnection, type Socket } from 'node:net';
 import { HandoffError, ioError } from '../errors.js';
@@ -13,8 +16,14 @@ import { HandoffError, ioError } from '../errors.js';
 const MAX_REQUEST_BYTES = 4096;
 
 export type TriggerRequest =
-  | { readonly kind: 'handoff'; readonly binary: string | undefined; readonly stream: boolean }
-  | { readonly kind: 'status' };
+  | {
+      readonly kind: 'handoff';
+      readonly binary: string | undefined;
+      readonly stream: boolean;
+      readonly waitProbation: boolean;
+    }
+  | { readonly kind: 'status' }
+  | { readonly kind: 'history' };
 
 /** Parses a request line; returns the Rust-style error text for anything else. */
 export function parseTriggerRequest(line: string): TriggerRequest | { readonly error: string } {
@@ -22,10 +31,18 @@ export function parseTriggerRequest(line: string): TriggerRequest | { readonly e
   if (trimmed === '') return { error: 'empty command' };
   const [word = '', ...rest] = trimmed.split(/\s+/);
   if (word === 'status' && rest.length === 0) return { kind: 'status' };
+  if (word === 'history' && rest.length === 0) return { kind: 'history' };
   if (word !== 'handoff') return { error: `unknown command '${word}'` };
-  const stream = rest[0] === '--stream';
-  const binary = (stream ? rest.slice(1) : rest).join(' ');
-  return { kind: 'handoff', binary: binary === '' ? undefined : binary, stream };
+  // Our options come first, in any order; whatever follows is the binary (a path may hold spaces).
+  const options = new Set<string>();
+  while (rest[0] === '--stream' || rest[0] === '--wait-probation') options.add(rest.shift()!);
+  const binary = rest.join(' ');
+  return {
+    kind: 'handoff',
+    binary: binary === '' ? undefined : binary,
+    stream: options.has('--stream'),
+    waitProbation: options.has('--wait-probation'),
+  };
 }
 
 /** The Rust reference's one-line result. */
@@ -71,6 +88,10 @@ export interface TriggerReply {
   readonly report: unknown;
   /** `status <json>` parsed, for a status request. */
   readonly status: unknown;
+  /** `history <json>` parsed, for a history request. */
+  readonly history: unknown;
+  /** `probation <json>` parsed, for `handoff --wait-probation`. */
+  readonly probation: unknown;
 }
 
 /**
@@ -93,6 +114,8 @@ export async function sendTrigger(
   let result = '';
   let report: unknown;
   let status: unknown;
+  let history: unknown;
+  let probation: unknown;
   let pending = '';
   const handleLine = (line: string) => {
     if (line.startsWith('progress ')) {
@@ -101,6 +124,8 @@ export async function sendTrigger(
       onProgress(line.slice('progress '.length, space), Number(line.slice(space + 1)));
     } else if (line.startsWith('report ')) report = JSON.parse(line.slice(7));
     else if (line.startsWith('status ')) status = JSON.parse(line.slice(7));
+    else if (line.startsWith('history ')) history = JSON.parse(line.slice(8));
+    else if (line.startsWith('probation ')) probation = JSON.parse(line.slice(10));
     else if (line !== '') result = line;
   };
   await new Promise<void>((resolve, reject) => {
@@ -120,10 +145,10 @@ export async function sendTrigger(
       resolve();
     });
   });
-  if (result === '' && status === undefined) {
+  if (result === '' && status === undefined && history === undefined) {
     throw new HandoffError('Io', `the supervisor on ${path} closed the trigger connection without a reply`, {
       path,
     });
   }
-  return { result, report, status };
+  return { result, report, status, history, probation };
 }

@@ -1,7 +1,9 @@
-// `handoff upgrade [binary] [--json]`: asks the running supervisor for a handoff over its trigger socket and
-// shows each phase as it happens. Exit 0 committed, 2 rolled back, 3 failed.
+// `handoff upgrade [binary] [--json] [--wait-probation]`: asks the running supervisor for a handoff over its
+// trigger socket and shows each phase as it happens; with --wait-probation it then waits for the new build's
+// probation. Exit 0 committed (and, if waited for, passed), 2 rolled back, 3 failed, 4 fell back.
 
 import type { HandoffReport } from '../supervisor/report.js';
+import type { ProbationOutcome } from './probation.js';
 import { sendTrigger } from './trigger.js';
 
 const STEP_LABEL: Record<string, string> = {
@@ -16,22 +18,42 @@ const STEP_LABEL: Record<string, string> = {
   'rolled back': 'rolled back',
 };
 
+/** What the supervisor replies on `--wait-probation`: a probation outcome, or why there was none. */
+type ProbationReply = ProbationOutcome | { readonly result: 'none'; readonly reason: string };
+
+export interface UpgradeOptions {
+  readonly json: boolean;
+  readonly waitProbation: boolean;
+}
+
 export async function runUpgrade(
   triggerPath: string,
   binary: string | undefined,
-  json: boolean,
+  options: UpgradeOptions,
 ): Promise<number> {
+  const { json, waitProbation } = options;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   if (!json) out(`handoff: upgrading${binary ? ` to ${binary}` : ''} via ${triggerPath}`);
-  const reply = await sendTrigger(
-    triggerPath,
-    `handoff --stream${binary ? ` ${binary}` : ''}`,
-    (step, elapsedMs) => {
-      if (!json) out(`  ${`+${elapsedMs} ms`.padStart(10)}  ${STEP_LABEL[step] ?? step}`);
-    },
-  );
+  const request = [
+    'handoff',
+    '--stream',
+    ...(waitProbation ? ['--wait-probation'] : []),
+    ...(binary ? [binary] : []),
+  ];
+  const reply = await sendTrigger(triggerPath, request.join(' '), (step, elapsedMs) => {
+    if (!json) out(`  ${`+${elapsedMs} ms`.padStart(10)}  ${STEP_LABEL[step] ?? step}`);
+    if (!json && step === 'committed' && waitProbation) out('  waiting for the probation of the new build…');
+  });
   const report = reply.report as HandoffReport | undefined;
-  if (json) out(JSON.stringify(report ?? { error: reply.result }, null, 2));
+  const probation = reply.probation as ProbationReply | undefined;
+  if (json)
+    out(
+      JSON.stringify(
+        report ? { ...report, ...(probation && { probation }) } : { error: reply.result },
+        null,
+        2,
+      ),
+    );
   if (reply.result.startsWith('err: ')) {
     if (!json) out(`handoff: error: ${reply.result.slice(5)}`);
     return 3;
@@ -43,6 +65,27 @@ export async function runUpgrade(
     if (committed)
       out(`handoff: committed${total}: pid ${report?.incumbent.pid} → pid ${report?.successor.pid}`);
     else out(`handoff: rolled back${total}: ${report?.reason ?? reply.result}; the old build keeps serving`);
+    if (probation) out(`handoff: ${describeProbation(probation)}`);
   }
-  return committed ? 0 : 2;
+  if (!committed) return 2;
+  return probation?.result === 'failed' ? 4 : 0;
+}
+
+function describeProbation(probation: ProbationReply): string {
+  switch (probation.result) {
+    case 'passed':
+      return `probation passed (${probation.probationMs / 1000} s)`;
+    case 'none':
+      return `no probation: ${probation.reason}`;
+    case 'ended':
+      return `probation ended early: ${probation.reason}`;
+    case 'failed': {
+      const { fallBack } = probation;
+      const result =
+        fallBack.result === 'serving'
+          ? `${fallBack.to.binary} serves again (pid ${fallBack.to.pid})`
+          : `the fall-back ${fallBack.result}: ${fallBack.error ?? ''}`;
+      return `probation failed: ${probation.reason}; fell back by ${fallBack.how}: ${result}`;
+    }
+  }
 }

@@ -17,7 +17,13 @@ import { connectAndReadFirstFrame } from './control-client.js';
 import { deleteJournal, writeJournal } from './journal.js';
 import type { resolveHandoffSpec, resolveSupervisorOptions } from './options.js';
 import { readPhase, withHeartbeatsTo } from './phase-read.js';
-import { displayBuildId, type HandoffReport, type HandoffStep, PhaseClock } from './report.js';
+import {
+  displayBuildId,
+  type HandoffReport,
+  type HandoffStep,
+  PhaseClock,
+  type RollbackKind,
+} from './report.js';
 import { ChildGuard, type SpawnedInstance, spawnInstance } from './spawn.js';
 import type { StderrTail } from './stderr-tail.js';
 
@@ -88,13 +94,14 @@ export class HandoffRun {
     const onAbort = () => this.#interrupt();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      if (signal?.aborted) return await this.#aborted(`interrupted before it began: ${abortText(signal)}`);
+      if (signal?.aborted)
+        return await this.#aborted(`interrupted before it began: ${abortText(signal)}`, 'interrupted');
       return await this.#steps();
     } catch (error) {
       // Interrupted (the supervisor is stopping) before Ready: whatever step noticed it, the old build keeps
       // serving (it recovers by itself when its connection drops) and the new one is dead.
       if (signal?.aborted && !this.#committing) {
-        return await this.#aborted(`interrupted: ${abortText(signal)}`);
+        return await this.#aborted(`interrupted: ${abortText(signal)}`, 'interrupted');
       }
       throw error;
     } finally {
@@ -147,7 +154,7 @@ export class HandoffRun {
       if (!isHandoffError(error) || this.#signal?.aborted) throw error;
       const reason = `successor failed before its handshake: ${error.message}`;
       await this.#abortSuccessor(reason);
-      return this.#aborted(reason);
+      return this.#aborted(reason, 'successor_start');
     }
     const n = this.#n!;
     await this.#journal('Negotiating');
@@ -240,7 +247,7 @@ export class HandoffRun {
       const reason = `seal failed: ${sealReply.error}`;
       await this.#abortSuccessor(reason);
       await this.#clearJournal();
-      return this.#aborted(reason);
+      return this.#aborted(reason, 'seal_failed');
     }
     const sealed = sealReply as SealComplete;
     this.#emit(HandoffEvent.SEAL_COMPLETE, {
@@ -273,12 +280,18 @@ export class HandoffRun {
         ),
       );
     } catch (error) {
-      return this.#rollBackAfterSeal(readyFailureReason(error));
+      return this.#rollBackAfterSeal(
+        readyFailureReason(error),
+        isHandoffError(error, 'Timeout') ? 'ready_timeout' : 'successor_failed',
+      );
     }
-    if (ready.type !== 'Ready') return this.#rollBackAfterSeal(`expected Ready, got ${ready.type}`);
+    if (ready.type !== 'Ready') {
+      return this.#rollBackAfterSeal(`expected Ready, got ${ready.type}`, 'successor_failed');
+    }
     if (ready.handoffId !== id) {
       return this.#rollBackAfterSeal(
         `Ready carries wrong handoff id: got ${ready.handoffId}, expected ${id}`,
+        'successor_failed',
       );
     }
     this.report.phases.beginToReadyMs = this.#clock.lap();
@@ -292,7 +305,7 @@ export class HandoffRun {
     crashHere(CrashPoint.S_AFTER_READY_RECV);
     // [beyond] gates, both before the guard is disarmed, so a failed gate still rolls back.
     if (!ready.healthzOk && !this.#spec.allowUnhealthy) {
-      return this.#rollBackAfterSeal('successor reported healthzOk=false');
+      return this.#rollBackAfterSeal('successor reported healthzOk=false', 'unhealthy');
     }
     if (
       this.#spec.verifyRevisions &&
@@ -300,6 +313,7 @@ export class HandoffRun {
     ) {
       return this.#rollBackAfterSeal(
         `successor advertised revisions [${ready.advertisedRevisionPerShard.join(', ')}] but the incumbent sealed [${sealed.lastRevisionPerShard.join(', ')}]`,
+        'revision_mismatch',
       );
     }
     this.#progress('ready');
@@ -376,14 +390,14 @@ export class HandoffRun {
   }
 
   /** 10. A failure in the Ready phase: abort and kill N, then tell O to re-take the flock and resume. */
-  async #rollBackAfterSeal(reason: string): Promise<HandoffOutcome> {
+  async #rollBackAfterSeal(reason: string, kind: RollbackKind): Promise<HandoffOutcome> {
     await this.#abortSuccessor(reason);
     // A failure to reach O here is an error: O then recovers on its own when the connection drops.
     await this.#o!.write({ type: 'ResumeAfterAbort', handoffId: this.#id }, this.#oVersion);
     this.#emit(HandoffEvent.RESUME, { handoffId: this.#id, reason });
     await this.#journal('ResumingAfterAbort');
     await this.#clearJournal();
-    return this.#aborted(reason);
+    return this.#aborted(reason, kind);
   }
 
   /** Best-effort Abort to N, then kill and reap it (its flock, if it took one, dies with it). */
@@ -401,7 +415,7 @@ export class HandoffRun {
    * The rolled-back outcome. The reason gains what the successor itself said, when it died on its own: its
    * exit status and its last words from stderr (a build's own error beats "closed the connection").
    */
-  async #aborted(reason: string): Promise<HandoffOutcome> {
+  async #aborted(reason: string, kind: RollbackKind): Promise<HandoffOutcome> {
     await this.#guard?.killAndReap();
     const exit = this.#guard?.exitDescription;
 
@@ -422,6 +436,8 @@ export class HandoffRun {
     }
     this.report.status = 'rolled back';
     this.report.reason = full;
+    // A failure that our own interruption caused is the interruption's, whatever the successor said.
+    this.report.reasonKind = this.#signal?.aborted ? 'interrupted' : kind;
     this.report.phases.totalMs = this.#clock.total();
     this.#progress('rolled back');
     return { status: 'aborted', handoffId: this.#id, reason: full, report: this.report };

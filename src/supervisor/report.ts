@@ -1,6 +1,7 @@
 // What one handoff did, for people and dashboards: the outcome, the pids and build ids, and the duration of
 // each phase ([beyond] docs/protocol.md §5.1). Built up step by step by the supervisor.
 
+import type { HandoffErrorCode } from '../errors.js';
 import type { HandoffId } from '../protocol/messages.js';
 
 /** The steps a handoff goes through, as reported to progress listeners. */
@@ -20,6 +21,23 @@ export type HandoffStep =
  * or the old one serves on (the protocol calls this "aborted"), or the handoff could not be carried out.
  */
 export type HandoffStatus = 'running' | 'committed' | 'rolled back' | 'failed';
+
+/**
+ * Why a handoff rolled back, as one of a few kinds (for metrics labels and dashboards; the full reason stays
+ * in `reason`): the successor failed before its handshake, the incumbent's seal failed, no Ready in time, the
+ * successor died or misbehaved after Begin, it reported itself unhealthy, its revisions differ from the
+ * sealed ones, or the supervisor interrupted the handoff (it is stopping).
+ */
+export const ROLLBACK_KINDS = [
+  'successor_start',
+  'seal_failed',
+  'ready_timeout',
+  'successor_failed',
+  'unhealthy',
+  'revision_mismatch',
+  'interrupted',
+] as const;
+export type RollbackKind = (typeof ROLLBACK_KINDS)[number];
 
 export interface PhaseDurations {
   /** Connecting to the incumbent through its HelloAck. */
@@ -49,6 +67,8 @@ export interface HandoffReport {
   status: HandoffStatus;
   /** Why it rolled back or failed. */
   reason?: string;
+  /** The kind of `reason`: a RollbackKind when rolled back, the HandoffError code when failed. */
+  reasonKind?: RollbackKind | HandoffErrorCode;
   /** Unix epoch ms when the handoff started. */
   startedAtUnixMs: number;
   incumbent: InstanceInfo;

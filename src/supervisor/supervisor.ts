@@ -1,7 +1,7 @@
 // The supervisor (docs/protocol.md §5.1): owns the listeners it passes to every successor, runs one handoff at a time
 // (handoff-run.ts has the steps), and at start-up clears the journal a crashed run left behind.
 
-import { HandoffError } from '../errors.js';
+import { HandoffError, isHandoffError } from '../errors.js';
 import { HandoffEvents } from '../events.js';
 import type { StateJournal } from '../protocol/journal.js';
 import { connectControl } from './control-client.js';
@@ -62,6 +62,7 @@ export class Supervisor {
     } catch (error) {
       run.report.status = 'failed';
       run.report.reason = error instanceof Error ? error.message : String(error);
+      run.report.reasonKind = isHandoffError(error) ? error.code : 'Io';
       throw error;
     } finally {
       this.#inProgress = false;

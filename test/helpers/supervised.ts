@@ -4,11 +4,12 @@
 
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { type AddressInfo, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import type { FallBackRecord, HistoryEntry } from '../../src/cli/history.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import { killProcessesWithEnv } from './proc.js';
 import { type Child, REPO_ROOT, spawnChild } from './spawn-child.js';
@@ -28,8 +29,10 @@ export interface SupervisedOptions {
   readonly daemonArgs: readonly string[];
   /** The daemon's extra environment (the config's `env`). */
   readonly env?: Readonly<Record<string, string>>;
-  /** More TOML lines for the config (top-level keys, before the tables). */
+  /** More TOML lines for the config (top-level keys, before the tables; placeholders as in daemonArgs). */
   readonly extraToml?: readonly string[];
+  /** The address of the listener `http`. Default: 127.0.0.1:0 (a port the kernel picks). */
+  readonly listenAddr?: string;
   /** The daemon's data dir. Default: `<dir>/data`. */
   readonly dataDir?: string;
   /** Wait until the daemon answers (default), or return once the supervisor process exists. */
@@ -38,8 +41,6 @@ export interface SupervisedOptions {
   readonly supervisorEnv?: Readonly<Record<string, string>>;
   /** A command that starts the supervisor (e.g. systemd-socket-activate …): it is given node and its args. */
   readonly launcher?: readonly string[];
-  /** The listener's address. Default: 127.0.0.1:0. */
-  readonly listenAddr?: string;
 }
 
 /** The fixture daemon (test/process/fixtures/daemon.ts) with its paths and fast timing, plus `extra` knobs. */
@@ -80,6 +81,10 @@ export interface SupervisorStatus {
   restartsGaveUp?: { restarts: number; lastExit: string; lastWords?: string };
   listeners: Array<{ name: string; addr: string; source?: string }>;
   lastReport?: { status: string; reason?: string };
+  probation?: { pid: number; binary: string; previous: string };
+  lastFallBack?: FallBackRecord;
+  rejectedBuild?: { binary: string; reason: string };
+  recent: HistoryEntry[];
 }
 
 /** Starts `node --import tsx <daemonArgs>` under `handoff run` with one listener `http` on 127.0.0.1:0. */
@@ -115,7 +120,7 @@ export async function startSupervised(t: TestContext, options: SupervisedOptions
       `args = ${JSON.stringify(args)}`,
       `trigger_socket = "${trigger}"`,
       'log_level = "warn"',
-      ...(options.extraToml ?? []),
+      ...(options.extraToml ?? []).map(fill),
       '[[listeners]]',
       'name = "http"',
       `addr = "${options.listenAddr ?? '127.0.0.1:0'}"`,
@@ -200,6 +205,15 @@ export function listenOverflows(): number {
   return Number(values.split(/\s+/)[index]);
 }
 
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a config that must name its port up front). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 /** Connects to 127.0.0.1:`port` and resolves with the pid a fixture daemon answers with. */
 export function askPid(port: number, timeoutMs = 10_000): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -222,12 +236,19 @@ export function askPid(port: number, timeoutMs = 10_000): Promise<number> {
 
 /**
  * Writes an executable "build" at `<dir>/<name>`: it runs node with the configured arguments (which name the
- * daemon) and `env` on top, so one handoff can start a build that behaves differently from the rest.
+ * daemon) and `env` on top, then `extraArgs` (the daemon's own flags), so one handoff can start a build that
+ * behaves differently from the rest.
  */
-export function buildScript(dir: string, name: string, env: Readonly<Record<string, string>> = {}): string {
+export function buildScript(
+  dir: string,
+  name: string,
+  env: Readonly<Record<string, string>> = {},
+  extraArgs: readonly string[] = [],
+): string {
   const path = join(dir, name);
   const assignments = Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`);
-  writeFileSync(path, `#!/bin/sh\nexec env ${assignments.join(' ')} "${process.execPath}" "$@"\n`);
+  const args = extraArgs.map((arg) => JSON.stringify(arg)).join(' ');
+  writeFileSync(path, `#!/bin/sh\nexec env ${assignments.join(' ')} "${process.execPath}" "$@" ${args}\n`);
   chmodSync(path, 0o755);
   return path;
 }

@@ -81,6 +81,8 @@ test('socket activation: systemd-socket-activate passes the listener by name; th
     listenAddr: `127.0.0.1:${port}`,
     waitForDaemon: false,
   });
+  // systemd-socket-activate says when it has bound the port; a connection before that would be refused.
+  await s.supervisor.waitForOutput(new RegExp(`Listening on 127\\.0\\.0\\.1:${port}`), 30_000);
   // Nothing runs until a client connects: this connection makes systemd-socket-activate start the supervisor,
   // and waits in the listener's queue until the daemon accepts it.
   const pid = await askPid(port, 30_000);

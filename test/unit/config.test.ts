@@ -53,6 +53,25 @@ test("the Rust reference's keys parse: listeners, env pairs, budgets; relative p
   ]);
 });
 
+test('probation, probing, metrics and history are off or at their documented defaults, and parse when given', (t) => {
+  const defaults = load(t, MINIMAL).load();
+  assert.deepEqual(
+    [defaults.probationMs, defaults.probeUrl, defaults.probeIntervalMs, defaults.probeFailures],
+    [0, undefined, 1000, 3],
+  );
+  assert.deepEqual([defaults.metricsAddr, defaults.historySize], [undefined, 50]);
+  const given = load(
+    t,
+    `${MINIMAL}probation_secs = 120\nprobe_url = "http://127.0.0.1:8080/healthz"\nprobe_interval_ms = 250\n` +
+      'probe_failures = 5\nmetrics_addr = "[::1]:9464"\nhistory_size = 10\n',
+  ).load();
+  assert.deepEqual(
+    [given.probationMs, given.probeUrl?.href, given.probeIntervalMs, given.probeFailures],
+    [120_000, 'http://127.0.0.1:8080/healthz', 250, 5],
+  );
+  assert.deepEqual([given.metricsAddr, given.historySize], [{ host: '::1', port: 9464 }, 10]);
+});
+
 test('env may also be a table', (t) => {
   assert.deepEqual(load(t, `${MINIMAL}[env]\nA = "1"\n`).load().env, { A: '1' });
 });
@@ -88,6 +107,21 @@ const mistakes: Array<[string, string, RegExp]> = [
     'a wrong type',
     `${MINIMAL}deadline_secs = "60"\n`,
     /: deadline_secs: expected a number ≥ 0\.001, got "60"$/,
+  ],
+  [
+    'a probe_url that is not http',
+    `${MINIMAL}probe_url = "https://x/healthz"\n`,
+    /: probe_url: expected an http:\/\/ URL/,
+  ],
+  [
+    'a metrics_addr that is a path',
+    `${MINIMAL}metrics_addr = "unix:/m.sock"\n`,
+    /: metrics_addr: expected "host:port"/,
+  ],
+  [
+    'a probe_failures of 0',
+    `${MINIMAL}probe_failures = 0\n`,
+    /: probe_failures: expected a number ≥ 1, got 0$/,
   ],
   ['a bad env pair', `${MINIMAL}env = [["A"]]\n`, /: env\[0\]: expected \["KEY", "value"\], got \["A"\]$/],
   [

@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { CONFIG_KEYS } from '../../src/cli/config.js';
+import { MetricName } from '../../src/cli/metrics.js';
 import { ERROR_CODES } from '../../src/errors.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -147,4 +148,12 @@ test("the README's failure table and the operations guide's are the same table",
     table(read('README.md'), '## Operating it'),
     table(read(join('docs', 'operations.md')), '## Failures and what the system does'),
   );
+});
+
+test('the operations guide and the protocol reference name every metric the supervisor exports', () => {
+  for (const doc of ['operations.md', 'protocol.md']) {
+    const text = read(join('docs', doc));
+    const missing = Object.values(MetricName).filter((name) => !text.includes(`\`${name}`));
+    assert.deepEqual(missing, [], `${doc} does not name these metrics`);
+  }
 });
