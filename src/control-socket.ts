@@ -4,7 +4,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import { HandoffError, ioError } from './errors.js';
-import { closeFd, peerCredentials, socketFd } from './os.js';
+import { closeFd, type PeerCredentials, peerCredentials, socketFd } from './os.js';
 import { bindUnixSocket, ensurePrivateDirectory } from './safe-path.js';
 
 /**
@@ -53,13 +53,14 @@ export function checkPeer(socket: Socket, allowedUids: readonly number[] = []): 
 
 /**
  * The supervisor's side of the same rule: before it speaks to a control socket, its server must be our own
- * uid or root — else `PeerRejected` naming the uid. Someone else's socket planted at the path (a wrong
+ * uid or root — else `PeerRejected` naming the uid. Returns the server's credentials (its pid, too). Someone else's socket planted at the path (a wrong
  * directory mode) would otherwise be told our handoffs.
  */
-export function checkServer(socket: Socket, path: string): void {
-  const uid = peerCredentials(socketFd(socket)).uid;
+export function checkServer(socket: Socket, path: string): PeerCredentials {
+  const server = peerCredentials(socketFd(socket));
+  const { uid } = server;
   const ours = process.getuid?.() ?? -1;
-  if (uid === 0 || uid === ours) return;
+  if (uid === 0 || uid === ours) return server;
   throw new HandoffError(
     'PeerRejected',
     `the control socket ${path} is served by uid ${uid}, not by us (uid ${ours}) or root; refusing to use it`,

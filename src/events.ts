@@ -1,6 +1,7 @@
 // Event names (docs/protocol.md §9), and a typed event emitter the incumbent and supervisor report on.
 
 import { EventEmitter } from 'node:events';
+import type { Logger } from './log.js';
 import type { HandoffId } from './protocol/messages.js';
 
 export const HandoffEvent = Object.freeze({
@@ -51,5 +52,25 @@ export class HandoffEvents extends EventEmitter {
 
   override emit<E extends HandoffEventName>(event: E, payload: HandoffEventMap[E]): boolean {
     return super.emit(event, payload);
+  }
+}
+
+/**
+ * Emits `event` and logs it with its payload. Both are diagnostics: a listener or a log sink that throws
+ * is logged and never changes the handoff (past a commit, a throw would lose track of the serving build).
+ */
+export function announce<E extends HandoffEventName>(
+  events: HandoffEvents,
+  logger: Logger,
+  event: E,
+  payload: HandoffEventMap[E],
+  message: string = event,
+  level: 'info' | 'warn' = 'info',
+): void {
+  try {
+    events.emit(event, payload);
+    logger[level]({ event, ...payload }, message);
+  } catch (error) {
+    logger.warn({ err: error, event }, 'a handoff event listener threw');
   }
 }

@@ -5,11 +5,16 @@
 import { CrashPoint, crashHere } from './crash.js';
 import type { Drainable, DrainReport, SealReport } from './drainable.js';
 import { HandoffError, isHandoffError } from './errors.js';
-import { HandoffEvent, type HandoffEvents } from './events.js';
+import {
+  announce,
+  HandoffEvent,
+  type HandoffEventMap,
+  type HandoffEventName,
+  type HandoffEvents,
+} from './events.js';
 import type { Logger } from './log.js';
 import type { HandoffId, Message } from './protocol/messages.js';
 import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
-import { negotiate } from './protocol/negotiate.js';
 import type { FramedConnection } from './wire.js';
 
 /**
@@ -68,13 +73,9 @@ export type SessionEnd =
 export class IncumbentSession {
   readonly #ctx: SessionContext;
   #state: SessionState = { phase: 'idle' };
-  #version = PROTO_MAX;
-  /** Aborted when the connection closes, so a running drain hook learns the handoff was abandoned. */
-  readonly #closed = new AbortController();
 
   constructor(ctx: SessionContext) {
     this.#ctx = ctx;
-    ctx.conn.socket.once('close', () => this.#closed.abort());
   }
 
   /** Ends the session now (the incumbent is closing, or another session committed). */
@@ -122,22 +123,18 @@ export class IncumbentSession {
   // docs/protocol.md §5.2 step 1: we speak first; the supervisor must answer within HELLO_READ_TIMEOUT.
   async #handshake(): Promise<void> {
     const { conn, buildId, timing } = this.#ctx;
-    await conn.write(
-      {
-        type: 'Hello',
-        role: 'Incumbent',
-        pid: process.pid,
-        buildId,
-        protoMin: PROTO_MIN,
-        protoMax: PROTO_MAX,
-        capabilities: 0n,
-      },
-      PROTO_MAX,
-    );
+    await conn.write({
+      type: 'Hello',
+      role: 'Incumbent',
+      pid: process.pid,
+      buildId,
+      protoMin: PROTO_MIN,
+      protoMax: PROTO_MAX,
+      capabilities: 0n,
+    });
     const { message } = await conn.read(timing.helloReadTimeoutMs, 'HelloAck');
     if (message.type !== 'HelloAck') throw unexpected(message.type, 'HelloAck');
-    // The supervisor negotiated from our Hello; re-check its choice against our own range.
-    this.#version = negotiate(PROTO_MIN, PROTO_MAX, message.protoVersionChosen, message.protoVersionChosen);
+    conn.adoptChosenVersion(message.protoVersionChosen);
   }
 
   /**
@@ -167,13 +164,8 @@ export class IncumbentSession {
           throw unexpected('Commit for unknown id');
         if (state.phase !== 'sealed') throw new HandoffError('Protocol', 'Commit before SealComplete');
         // Past the point of no return: a throwing event listener or log sink must not turn a commit into a
-        // session error (which would make this daemon try to re-take the successor's lock).
-        try {
-          this.#ctx.events.emit(HandoffEvent.COMMIT, { handoffId: state.id });
-          this.#ctx.logger.info({ event: HandoffEvent.COMMIT, handoffId: state.id }, 'handoff committed');
-        } catch {
-          // best effort
-        }
+        // session error (which would make this daemon try to re-take the successor's lock); announce never throws.
+        this.#announce(HandoffEvent.COMMIT, { handoffId: state.id }, 'handoff committed');
         crashHere(CrashPoint.O_AFTER_COMMIT_RECV);
         return state.id;
       }
@@ -183,7 +175,7 @@ export class IncumbentSession {
         return undefined;
       case 'Heartbeat':
         // Liveness only, in any state: echo it.
-        await this.#send({ type: 'Heartbeat', tsMs: BigInt(Date.now()) });
+        await this.#ctx.conn.heartbeat();
         return undefined;
       case 'Hello':
       case 'HelloAck':
@@ -223,10 +215,10 @@ export class IncumbentSession {
     // up at deadline + slack too would race that message (docs/protocol.md §4 says one slack; a second one is needed).
     const waitUntil = startedAt + deadlineMs + 2 * ctx.timing.wireSlackMs;
     const deadline = startedAt + Math.min(drainGraceMs, deadlineMs);
-    ctx.events.emit(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs });
-    ctx.logger.info({ event: HandoffEvent.PREPARE, handoffId: id, deadlineMs, drainGraceMs }, 'draining');
+    this.#announce(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs }, 'draining');
+    // Aborted also when the connection closes, so a running drain hook learns the handoff was abandoned.
     const signal = AbortSignal.any([
-      this.#closed.signal,
+      ctx.conn.closeSignal,
       AbortSignal.timeout(Math.max(0, deadline - startedAt)),
     ]);
     let report: DrainReport;
@@ -240,8 +232,7 @@ export class IncumbentSession {
     }
     this.#state = { phase: 'drained', id, waitUntil };
     const drainMs = Date.now() - startedAt;
-    ctx.events.emit(HandoffEvent.DRAINED, { handoffId: id, drainMs, ...report });
-    ctx.logger.info({ event: HandoffEvent.DRAINED, handoffId: id, drainMs, ...report }, 'drained');
+    this.#announce(HandoffEvent.DRAINED, { handoffId: id, drainMs, ...report }, 'drained');
     await this.#send({ type: 'Drained', ...report });
     crashHere(CrashPoint.O_AFTER_DRAINED_SENT);
   }
@@ -254,8 +245,7 @@ export class IncumbentSession {
     if (state.phase !== 'drained' || state.id !== id) throw unexpected('SealRequest for unknown id');
     const ctx = this.#ctx;
     const startedAt = Date.now();
-    ctx.events.emit(HandoffEvent.SEAL, { handoffId: id });
-    ctx.logger.info({ event: HandoffEvent.SEAL, handoffId: id }, 'sealing');
+    this.#announce(HandoffEvent.SEAL, { handoffId: id }, 'sealing');
     let report: SealReport;
     try {
       report = checkSealReport(await this.#withHeartbeats(() => ctx.drainable.seal()));
@@ -274,8 +264,7 @@ export class IncumbentSession {
     this.#state = { phase: 'sealed', id, waitUntil: state.waitUntil };
     crashHere(CrashPoint.O_AFTER_SEAL_FLOCK_RELEASED);
     const sealMs = Date.now() - startedAt;
-    ctx.events.emit(HandoffEvent.SEAL_COMPLETE, { handoffId: id, sealMs, ...report });
-    ctx.logger.info({ event: HandoffEvent.SEAL_COMPLETE, handoffId: id, sealMs }, 'sealed; lock released');
+    this.#announce(HandoffEvent.SEAL_COMPLETE, { handoffId: id, sealMs, ...report }, 'sealed; lock released');
     await this.#send({ type: 'SealComplete', handoffId: id, ...report });
     crashHere(CrashPoint.O_AFTER_SEAL_COMPLETE_SENT);
   }
@@ -287,8 +276,7 @@ export class IncumbentSession {
     if (state.phase === 'idle' || state.id !== id) throw unexpected(`${message.type} for unknown id`);
     const reason = message.type === 'Abort' ? message.reason : 'supervisor asked to resume';
     if (message.type === 'Abort') {
-      this.#ctx.events.emit(HandoffEvent.ABORT, { handoffId: id, reason });
-      this.#ctx.logger.warn({ event: HandoffEvent.ABORT, handoffId: id, reason }, 'handoff aborted');
+      this.#announce(HandoffEvent.ABORT, { handoffId: id, reason }, 'handoff aborted', 'warn');
     }
     if (state.phase === 'sealed') {
       // Take the flock before calling resume: if the acquire fails, the session ends still sealed and the
@@ -300,38 +288,52 @@ export class IncumbentSession {
 
   /** Calls the daemon's resumeAfterAbort. With `rethrow`, its failure ends the session; else it is logged. */
   async #callResume(id: HandoffId, reason: string, rethrow = false): Promise<void> {
-    const ctx = this.#ctx;
     try {
-      await ctx.drainable.resumeAfterAbort();
-      ctx.events.emit(HandoffEvent.RESUME, { handoffId: id, reason });
-      ctx.logger.info({ event: HandoffEvent.RESUME, handoffId: id, reason }, 'resumed');
+      await resumeDaemon(this.#ctx, id, reason);
     } catch (error) {
-      ctx.logger.error({ handoffId: id, err: error }, 'resumeAfterAbort failed');
-      if (rethrow) throw hookError('resumeAfterAbort', error);
+      if (rethrow) throw error;
     }
+  }
+
+  #announce<E extends HandoffEventName>(
+    event: E,
+    payload: HandoffEventMap[E],
+    message: string,
+    level: 'info' | 'warn' = 'info',
+  ): void {
+    announce(this.#ctx.events, this.#ctx.logger, event, payload, message, level);
   }
 
   /**
-   * Runs a hook while a timer sends Heartbeat every interval, so the supervisor's liveness timeout does
-   * not fire during a long drain or seal. The timer is stopped before the caller writes its next frame.
+   * Runs a hook with heartbeats going out, so the supervisor's liveness timeout does not fire during a long
+   * drain or seal. They stop before the caller writes its next frame.
    */
-  async #withHeartbeats<T>(hook: () => Promise<T>): Promise<T> {
-    const beat = () => {
-      this.#send({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }).catch(() => {
-        // The session's next read or write reports the broken connection.
-      });
-    };
-    const timer = setInterval(beat, this.#ctx.timing.heartbeatIntervalMs);
-    try {
-      return await hook();
-    } finally {
-      clearInterval(timer);
-    }
+  #withHeartbeats<T>(hook: () => Promise<T>): Promise<T> {
+    return this.#ctx.conn.withHeartbeats(this.#ctx.timing.heartbeatIntervalMs, hook);
   }
 
   #send(message: Message): Promise<void> {
-    return this.#ctx.conn.write(message, this.#version);
+    return this.#ctx.conn.write(message);
   }
+}
+
+/**
+ * Puts the daemon back into service after a rolled-back or broken-off handoff: calls its resumeAfterAbort
+ * and announces the resume. A failing hook is logged and thrown as `HookFailed`. The one place both the
+ * session (on Abort/ResumeAfterAbort) and the incumbent (after a session broke off) resume through.
+ */
+export async function resumeDaemon(
+  ctx: Pick<SessionContext, 'drainable' | 'events' | 'logger'>,
+  handoffId: HandoffId | undefined,
+  reason: string,
+): Promise<void> {
+  try {
+    await ctx.drainable.resumeAfterAbort();
+  } catch (error) {
+    ctx.logger.error({ handoffId, err: error, reason }, 'resumeAfterAbort failed');
+    throw hookError('resumeAfterAbort', error);
+  }
+  announce(ctx.events, ctx.logger, HandoffEvent.RESUME, { handoffId, reason }, 'resumed');
 }
 
 function unexpected(name: string, expected?: string): HandoffError {

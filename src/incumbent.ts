@@ -7,12 +7,18 @@ import type { Server, Socket } from 'node:net';
 import { bindControlSocket, checkPeer } from './control-socket.js';
 import type { Drainable } from './drainable.js';
 import { HandoffError } from './errors.js';
-import { HandoffEvent, HandoffEvents } from './events.js';
-import { IncumbentSession, type SessionEnd, type SessionOwnership } from './incumbent-session.js';
+import { HandoffEvents } from './events.js';
+import {
+  IncumbentSession,
+  resumeDaemon,
+  type SessionEnd,
+  type SessionOwnership,
+} from './incumbent-session.js';
 import type { DataDirLock } from './lock.js';
 import { createLogger, type Logger } from './log.js';
 import { buildIdBytes, invalidOption, positiveInteger, timingOptions } from './options.js';
 import { Tenure } from './tenure.js';
+import { DEFAULTS } from './timing.js';
 import { FramedConnection } from './wire.js';
 
 export interface IncumbentOptions {
@@ -62,7 +68,11 @@ function resolveOptions(options: IncumbentOptions): ResolvedOptions {
       'writeTimeoutMs',
     ]),
     allowedUids,
-    maxQueuedConnections: positiveInteger('maxQueuedConnections', options.maxQueuedConnections, 16),
+    maxQueuedConnections: positiveInteger(
+      'maxQueuedConnections',
+      options.maxQueuedConnections,
+      DEFAULTS.maxQueuedConnections,
+    ),
     logger: options.logger ?? createLogger('handoff.incumbent'),
   };
 }
@@ -243,13 +253,10 @@ export class Incumbent {
     // is its now, and we must stop (the rejection reaches serve).
     if (end.phase === 'sealed') await this.#tenure.reclaim(this.#options.resumeFlockTimeoutMs);
     const reason = `session ended after ${end.phase === 'sealed' ? 'seal' : 'drain'}`;
-    try {
-      await this.#drainable!.resumeAfterAbort();
-      this.events.emit(HandoffEvent.RESUME, { handoffId: end.handoffId, reason });
-      this.#options.logger.info({ event: HandoffEvent.RESUME, handoffId: end.handoffId, reason }, 'resumed');
-    } catch (error) {
-      this.#options.logger.error({ err: error, handoffId: end.handoffId, reason }, 'resumeAfterAbort failed');
-    }
+    const daemon = { drainable: this.#drainable!, events: this.events, logger: this.#options.logger };
+    await resumeDaemon(daemon, end.handoffId, reason).catch(() => {
+      // Logged by resumeDaemon; the daemon serves on as well as its hook left it.
+    });
   }
 
   #ownership(session: () => IncumbentSession): SessionOwnership {

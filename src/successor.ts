@@ -12,7 +12,9 @@ import { buildIdBytes, timingOptions } from './options.js';
 import type { HandoffId } from './protocol/messages.js';
 import { PROTO_MAX, PROTO_MIN } from './protocol/messages.js';
 import { RoleEnv, SUCCESSOR_ROLE } from './role-env.js';
-import { FramedConnection } from './wire.js';
+import { FramedConnection, type HeartbeatGuard } from './wire.js';
+
+export type { HeartbeatGuard } from './wire.js';
 
 /** The role, and in both cases the inherited listeners (the successor's typestate shares the same object). */
 export type Role =
@@ -70,7 +72,6 @@ interface Channel {
   readonly listeners: InheritedListeners;
   readonly timing: Timing;
   readonly handoffId: HandoffId;
-  readonly version: number;
 }
 
 interface Timing {
@@ -133,26 +134,24 @@ export class Successor extends Spendable {
     this.spend('handshake()');
     const conn = this.#conn;
     try {
-      await conn.write(
-        {
-          type: 'Hello',
-          role: 'Successor',
-          pid: process.pid,
-          buildId: buildIdBytes('buildId', buildId),
-          protoMin: PROTO_MIN,
-          protoMax: PROTO_MAX,
-          capabilities: 0n,
-        },
-        PROTO_MAX,
-      );
+      await conn.write({
+        type: 'Hello',
+        role: 'Successor',
+        pid: process.pid,
+        buildId: buildIdBytes('buildId', buildId),
+        protoMin: PROTO_MIN,
+        protoMax: PROTO_MAX,
+        capabilities: 0n,
+      });
       const { message } = await conn.read(this.#timing.helloReadTimeoutMs, 'HelloAck');
       if (message.type !== 'HelloAck') throw unexpected(message.type, 'HelloAck');
+      // The supervisor negotiated from our Hello; its choice must still lie in our own range.
+      conn.adoptChosenVersion(message.protoVersionChosen);
       return new HandshookSuccessor({
         conn,
         listeners: this.#listeners,
         timing: this.#timing,
         handoffId: message.handoffId,
-        version: message.protoVersionChosen,
       });
     } catch (error) {
       this.#abandon();
@@ -233,16 +232,11 @@ export class HandshookSuccessor extends Spendable {
   }
 }
 
-/** Stops the successor's heartbeats. */
-export interface HeartbeatGuard {
-  stop(): void;
-}
-
 /** A successor told to Begin: it may now take the listeners and the lock, open state, then announce. */
 export class BegunSuccessor extends Spendable {
   readonly handoffId: HandoffId;
   readonly #channel: Channel;
-  #heartbeats: NodeJS.Timeout | undefined;
+  #heartbeats: HeartbeatGuard | undefined;
 
   /** @internal */
   constructor(channel: Channel) {
@@ -267,12 +261,8 @@ export class BegunSuccessor extends Spendable {
    */
   startHeartbeats(): HeartbeatGuard {
     this.#stopHeartbeats();
-    this.#heartbeats = setInterval(() => {
-      const { conn, version } = this.#channel;
-      conn.write({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }, version).catch(() => {
-        // The supervisor is gone; announcing will report it.
-      });
-    }, this.#channel.timing.heartbeatIntervalMs);
+    // A beat that fails means the supervisor is gone; announcing will report it.
+    this.#heartbeats = this.#channel.conn.startHeartbeats(this.#channel.timing.heartbeatIntervalMs);
     return { stop: () => this.#stopHeartbeats() };
   }
 
@@ -301,20 +291,16 @@ export class BegunSuccessor extends Spendable {
     this.spend('announceReady()');
     this.#stopHeartbeats();
     try {
-      await this.#channel.conn.write(
-        {
-          type: 'Ready',
-          handoffId: this.handoffId,
-          listeningOn: [...readiness.listeningOn],
-          healthzOk: readiness.healthzOk,
-          advertisedRevisionPerShard: [...readiness.advertisedRevisionPerShard],
-        },
-        this.#channel.version,
-      );
+      await this.#channel.conn.write({
+        type: 'Ready',
+        handoffId: this.handoffId,
+        listeningOn: [...readiness.listeningOn],
+        healthzOk: readiness.healthzOk,
+        advertisedRevisionPerShard: [...readiness.advertisedRevisionPerShard],
+      });
     } finally {
       // The supervisor sends nothing after Ready that we must act on; its EOF must not keep us alive.
-      this.#channel.conn.socket.end();
-      this.#channel.conn.socket.unref();
+      this.#channel.conn.endAfterLastFrame();
     }
   }
 
@@ -329,7 +315,7 @@ export class BegunSuccessor extends Spendable {
   }
 
   #stopHeartbeats(): void {
-    if (this.#heartbeats) clearInterval(this.#heartbeats);
+    this.#heartbeats?.stop();
     this.#heartbeats = undefined;
   }
 }

@@ -6,15 +6,7 @@
 import { readdirSync, readlinkSync } from 'node:fs';
 import { HandoffError, isHandoffError } from '../errors.js';
 import type { Logger } from '../log.js';
-import {
-  closeFd,
-  isListeningSocket,
-  peerCredentials,
-  pidfdGetfd,
-  pidfdOpen,
-  socketFd,
-  socketName,
-} from '../os.js';
+import { closeFd, isListeningSocket, pidfdGetfd, pidfdOpen, socketName } from '../os.js';
 import { connectControl } from '../supervisor/control-client.js';
 import type { ListenerConfig } from './config.js';
 
@@ -38,8 +30,9 @@ export async function findLiveDaemon(controlPath: string): Promise<LiveDaemon | 
     return undefined;
   }
   try {
-    const peerPid = peerCredentials(socketFd(conn.socket)).pid;
+    const peerPid = conn.peerPid;
     const { message } = await conn.read(ADOPT_PROBE_MS, 'Hello');
+    if (peerPid === undefined) return undefined;
     if (message.type !== 'Hello' || message.role !== 'Incumbent' || message.pid !== peerPid) return undefined;
     return { pid: peerPid, buildId: message.buildId };
   } catch {

@@ -9,7 +9,10 @@ import type { Message } from '../protocol/messages.js';
 import { CONTROL_CONNECT_RETRY_MS } from '../timing.js';
 import { FramedConnection } from '../wire.js';
 
-/** Connects to the control socket at `path`. Throws `Io` naming the path when nobody accepts. */
+/**
+ * Connects to the control socket at `path`, checks who serves it, and records the server's pid on the
+ * connection. Throws `Io` naming the path when nobody accepts, `PeerRejected` for another user's socket.
+ */
 export async function connectControl(path: string, writeTimeoutMs: number): Promise<FramedConnection> {
   const socket = createConnection(path);
   try {
@@ -21,13 +24,14 @@ export async function connectControl(path: string, writeTimeoutMs: number): Prom
     socket.destroy();
     throw ioError(`cannot reach the incumbent's control socket ${path}`, error, { path });
   }
+  let serverPid: number;
   try {
-    checkServer(socket, path);
+    serverPid = checkServer(socket, path).pid;
   } catch (error) {
     socket.destroy();
     throw error;
   }
-  return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}` });
+  return new FramedConnection(socket, { writeTimeoutMs, peer: `incumbent on ${path}`, peerPid: serverPid });
 }
 
 /**

@@ -5,18 +5,31 @@
 import type { ChildProcess } from 'node:child_process';
 import { CrashPoint, crashHere } from '../crash.js';
 import { HandoffError, isHandoffError } from '../errors.js';
-import { HandoffEvent, type HandoffEventMap, type HandoffEventName, type HandoffEvents } from '../events.js';
+import {
+  announce,
+  HandoffEvent,
+  type HandoffEventMap,
+  type HandoffEventName,
+  type HandoffEvents,
+} from '../events.js';
 import type { Logger } from '../log.js';
 import { newHandoffId } from '../protocol/handoff-id.js';
 import type { JournalPhase } from '../protocol/journal.js';
-import type { HandoffId, Hello, Message, SealComplete } from '../protocol/messages.js';
-import { PROTO_MAX, PROTO_MIN } from '../protocol/messages.js';
-import { negotiate } from '../protocol/negotiate.js';
+import type {
+  Drained,
+  HandoffId,
+  Hello,
+  Message,
+  Ready,
+  SealComplete,
+  SealFailed,
+} from '../protocol/messages.js';
+import { MAX_TIMER_MS } from '../timing.js';
 import { FramedConnection } from '../wire.js';
 import { connectAndReadFirstFrame } from './control-client.js';
 import { deleteJournal, writeJournal } from './journal.js';
 import type { resolveHandoffSpec, resolveSupervisorOptions } from './options.js';
-import { readPhase, withHeartbeatsTo } from './phase-read.js';
+import { readPhase } from './phase-read.js';
 import {
   displayBuildId,
   type HandoffReport,
@@ -49,6 +62,19 @@ export type HandoffOutcome =
     };
 
 export type Resolved = ReturnType<typeof resolveSupervisorOptions>;
+
+/** The successor, once spawned: the process, the guard that kills it on any early exit, its connection. */
+interface SuccessorSide {
+  readonly spawned: SpawnedInstance;
+  readonly guard: ChildGuard;
+  readonly conn: FramedConnection;
+}
+
+/** Why a handoff past the seal must roll back. */
+interface RollBack {
+  readonly reason: string;
+  readonly kind: RollbackKind;
+}
 export type ResolvedSpec = ReturnType<typeof resolveHandoffSpec>;
 
 /** One handoff's state, so each step reads as a line of docs/protocol.md §5.1. */
@@ -62,12 +88,9 @@ export class HandoffRun {
   /** The handoff's deadline: set when PrepareHandoff is sent (step 6), not at the start; see there. */
   #deadlineAt = Number.POSITIVE_INFINITY;
   readonly #clock = new PhaseClock();
+  /** O's connection, once made; N's side, once spawned: what an early exit must close and kill. */
   #o: FramedConnection | undefined;
-  #oVersion = PROTO_MAX;
-  #n: FramedConnection | undefined;
-  #nVersion = PROTO_MAX;
-  #guard: ChildGuard | undefined;
-  #spawned: SpawnedInstance | undefined;
+  #n: SuccessorSide | undefined;
   #journalPhase: JournalPhase | undefined;
   readonly #signal: AbortSignal | undefined;
   /** Set when the guard is disarmed for the commit: from then on nothing interrupts the handoff. */
@@ -107,8 +130,8 @@ export class HandoffRun {
     } finally {
       signal?.removeEventListener('abort', onAbort);
       // 11. Any early exit kills the successor; dropping O's connection makes O recover by itself.
-      await this.#guard?.killAndReap();
-      this.#n?.destroy();
+      await this.#n?.guard.killAndReap();
+      this.#n?.conn.destroy();
       this.#o?.destroy();
       this.report.phases.totalMs = this.#clock.total();
     }
@@ -124,42 +147,97 @@ export class HandoffRun {
     const error = new HandoffError('Aborted', `handoff interrupted: ${abortText(this.#signal!)}`, {
       reason: abortText(this.#signal!),
     });
-    void this.#guard?.killAndReap();
-    this.#n?.destroy(error);
+    void this.#n?.guard.killAndReap();
+    this.#n?.conn.destroy(error);
     this.#o?.destroy(error);
   }
 
   async #steps(): Promise<HandoffOutcome> {
-    const opt = this.#opt;
-    const id = this.#id;
-    // 3. Connect to O; read its Hello; negotiate; HelloAck.
-    this.#clock.start();
-    const reached = await connectAndReadFirstFrame(opt.controlPath, opt, this.#signal);
-    const o = reached.conn;
-    this.#o = o;
-    const oHello = checkHello(o, reached.message, 'Incumbent');
-    this.#oVersion = negotiate(PROTO_MIN, PROTO_MAX, oHello.protoMin, oHello.protoMax);
-    await o.write({ type: 'HelloAck', protoVersionChosen: this.#oVersion, handoffId: id }, this.#oVersion);
-    this.report.incumbent = { pid: oHello.pid, buildId: displayBuildId(oHello.buildId) };
-    this.report.phases.helloMs = this.#clock.lap();
-    this.#progress('connected');
-    crashHere(CrashPoint.S_AFTER_O_HELLO);
-
-    // 4–5. Spawn N and shake hands. A successor that cannot get this far is a failed build: roll back (O has
-    // done nothing yet; it ends its session when we drop the connection) rather than fail the supervisor.
-    let spawned: SpawnedInstance;
+    const o = await this.#connectIncumbent();
+    let n: SuccessorSide;
     try {
-      spawned = await this.#startSuccessor(o);
+      n = await this.#startSuccessor(o);
     } catch (error) {
+      // A successor that cannot get this far is a failed build: roll back (O has done nothing yet; it ends
+      // its session when we drop the connection) rather than fail the supervisor.
       if (!isHandoffError(error) || this.#signal?.aborted) throw error;
       const reason = `successor failed before its handshake: ${error.message}`;
       await this.#abortSuccessor(reason);
       return this.#aborted(reason, 'successor_start');
     }
-    const n = this.#n!;
     await this.#journal('Negotiating');
+    await this.#drain(o, n);
+    const sealed = await this.#seal(o, n);
+    if (sealed.type === 'SealFailed') {
+      // O kept the flock and has resumed already: nothing to undo there.
+      const reason = `seal failed: ${sealed.error}`;
+      await this.#abortSuccessor(reason);
+      await this.#clearJournal();
+      return this.#aborted(reason, 'seal_failed');
+    }
+    const rollBack = await this.#begin(o, n, sealed);
+    if (rollBack) return this.#rollBackAfterSeal(o, rollBack.reason, rollBack.kind);
+    return this.#commit(o, n);
+  }
 
-    // 6. PrepareHandoff → Drained, within the drain budget plus wire slack.
+  /** 3. Connect to O; read its Hello; negotiate; HelloAck. */
+  async #connectIncumbent(): Promise<FramedConnection> {
+    this.#clock.start();
+    const reached = await connectAndReadFirstFrame(this.#opt.controlPath, this.#opt, this.#signal);
+    const o = reached.conn;
+    this.#o = o;
+    const oHello = checkHello(o, reached.message, 'Incumbent');
+    const chosen = o.negotiateVersion(oHello.protoMin, oHello.protoMax);
+    await o.write({ type: 'HelloAck', protoVersionChosen: chosen, handoffId: this.#id });
+    this.report.incumbent = { pid: oHello.pid, buildId: displayBuildId(oHello.buildId) };
+    this.report.phases.helloMs = this.#clock.lap();
+    this.#progress('connected');
+    crashHere(CrashPoint.S_AFTER_O_HELLO);
+    return o;
+  }
+
+  /** 4–5. Spawn N with the listeners and the control channel, guard it, and take its Hello. */
+  async #startSuccessor(o: FramedConnection): Promise<SuccessorSide> {
+    const opt = this.#opt;
+    // 4. Spawn N with the listeners and the control channel; guard it; libuv closed our copy of N's end.
+    this.#clock.start();
+    const spawned = await spawnInstance('successor', this.#spec.instance, opt.listeners);
+    // Recorded at once: from here every early exit (perform's finally) kills and reaps it.
+    const n: SuccessorSide = {
+      spawned,
+      guard: new ChildGuard(spawned.child),
+      conn: new FramedConnection(spawned.control!, {
+        writeTimeoutMs: opt.writeTimeoutMs,
+        peer: `successor pid ${spawned.pid}`,
+      }),
+    };
+    this.#n = n;
+    this.report.successor = { pid: spawned.pid };
+    this.#progress('spawned');
+    crashHere(CrashPoint.S_AFTER_SPAWN_SUCCESSOR);
+
+    // 5. N's Hello (within startTimeoutMs: N may load its data first): role Successor and the pid we
+    // spawned; negotiate; HelloAck. O keeps serving meanwhile; our heartbeats keep its session alive.
+    const nHello = await o.withHeartbeats(opt.heartbeatIntervalMs, () => this.#readHello(n.conn));
+    if (nHello.pid !== spawned.pid) {
+      throw new HandoffError(
+        'PidMismatch',
+        `successor announced pid ${nHello.pid}, but we spawned pid ${spawned.pid}`,
+        { expected: spawned.pid, announced: nHello.pid },
+      );
+    }
+    const chosen = n.conn.negotiateVersion(nHello.protoMin, nHello.protoMax);
+    await n.conn.write({ type: 'HelloAck', protoVersionChosen: chosen, handoffId: this.#id });
+    this.report.successor.buildId = displayBuildId(nHello.buildId);
+    this.report.phases.spawnToHelloMs = this.#clock.lap();
+    crashHere(CrashPoint.S_AFTER_N_HELLO);
+    return n;
+  }
+
+  /** 6. PrepareHandoff → Drained, within the drain budget plus wire slack. */
+  async #drain(o: FramedConnection, n: SuccessorSide): Promise<void> {
+    const opt = this.#opt;
+    const id = this.#id;
     // [beyond] The deadline counts from here, not from the start of the handoff as in the Rust crate
     // (docs/protocol.md §5.1 step 2): it bounds how long the old build is drained, sealed and waiting,
     // and until now it has been serving untouched, whatever the new build did before its Hello. Counted
@@ -170,62 +248,57 @@ export class HandoffRun {
     // all. The spawn → Hello wait has its own bound (startTimeoutMs).
     this.#deadlineAt = Date.now() + this.#spec.deadlineMs;
     this.#clock.start();
-    const deadlineMs = Math.max(opt.minReadTimeoutMs, this.#deadlineAt - Date.now());
+    const deadlineMs = Math.max(opt.minReadTimeoutMs, this.#spec.deadlineMs);
     const { drainGraceMs } = this.#spec;
     this.#emit(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs });
     this.#progress('prepare');
-    await o.write(
-      {
-        type: 'PrepareHandoff',
-        handoffId: id,
-        successorPid: spawned.pid,
-        deadlineMs: BigInt(deadlineMs),
-        drainGraceMs: BigInt(drainGraceMs),
-      },
-      this.#oVersion,
-    );
-    crashHere(CrashPoint.S_AFTER_PREPARE_SENT);
-    const drained = await withHeartbeatsTo(n, this.#nVersion, opt.heartbeatIntervalMs, () =>
-      readPhase(o, drainGraceMs + opt.wireSlackMs, 'Drained', (m) => m.type === 'Drained', opt),
-    ).catch((error: unknown) => {
-      if (!o.closedByPeer) throw error;
-      throw new HandoffError(
-        'Protocol',
-        `the incumbent ended the session after PrepareHandoff: another handoff is in progress on it (another ` +
-          'supervisor?), or its drain failed; see its log',
-        {},
-        { cause: error },
-      );
+    await o.write({
+      type: 'PrepareHandoff',
+      handoffId: id,
+      successorPid: n.spawned.pid,
+      deadlineMs: BigInt(deadlineMs),
+      drainGraceMs: BigInt(drainGraceMs),
     });
-    this.report.phases.drainMs = this.#clock.lap();
-    if (drained.type === 'Drained') {
-      const { openConnsRemaining, acceptClosed } = drained;
-      this.#emit(HandoffEvent.DRAINED, {
-        handoffId: id,
-        drainMs: this.report.phases.drainMs,
-        openConnsRemaining,
-        acceptClosed,
+    crashHere(CrashPoint.S_AFTER_PREPARE_SENT);
+    const drained = await n.conn
+      .withHeartbeats(opt.heartbeatIntervalMs, () =>
+        readPhase(o, this.#phaseBudget(drainGraceMs), 'Drained', isDrained, opt),
+      )
+      .catch((error: unknown) => {
+        if (!o.closedByPeer) throw error;
+        throw new HandoffError(
+          'Protocol',
+          `the incumbent ended the session after PrepareHandoff: another handoff is in progress on it (another ` +
+            'supervisor?), or its drain failed; see its log',
+          {},
+          { cause: error },
+        );
       });
-    }
+    this.report.phases.drainMs = this.#clock.lap();
+    const { openConnsRemaining, acceptClosed } = drained;
+    this.#emit(HandoffEvent.DRAINED, {
+      handoffId: id,
+      drainMs: this.report.phases.drainMs,
+      openConnsRemaining,
+      acceptClosed,
+    });
     this.#progress('drained');
     crashHere(CrashPoint.S_AFTER_DRAINED_RECV);
     await this.#journal('Draining');
+  }
 
-    // 7. SealRequest → SealComplete or SealFailed, until the total deadline plus slack.
+  /** 7. SealRequest → SealComplete or SealFailed, until the deadline plus slack. */
+  async #seal(o: FramedConnection, n: SuccessorSide): Promise<SealComplete | SealFailed> {
+    const opt = this.#opt;
+    const id = this.#id;
     this.#clock.start();
     this.#emit(HandoffEvent.SEAL, { handoffId: id });
-    await o.write({ type: 'SealRequest', handoffId: id }, this.#oVersion);
+    await o.write({ type: 'SealRequest', handoffId: id });
     crashHere(CrashPoint.S_AFTER_SEAL_REQUEST_SENT);
-    let sealReply: Message;
+    let reply: SealComplete | SealFailed;
     try {
-      sealReply = await withHeartbeatsTo(n, this.#nVersion, opt.heartbeatIntervalMs, () =>
-        readPhase(
-          o,
-          this.#deadlineAt - Date.now() + opt.wireSlackMs,
-          'SealComplete',
-          (m) => (m.type === 'SealComplete' || m.type === 'SealFailed') && m.handoffId === id,
-          opt,
-        ),
+      reply = await n.conn.withHeartbeats(opt.heartbeatIntervalMs, () =>
+        readPhase(o, this.#phaseBudget(), 'SealComplete', isSealReplyTo(id), opt),
       );
     } catch (error) {
       if (!isHandoffError(error, 'Timeout')) throw error;
@@ -235,64 +308,50 @@ export class HandoffRun {
       throw new HandoffError(
         'Timeout',
         `the incumbent did not seal in time: ${error.message}`,
-        {
-          what: 'SealComplete',
-        },
+        { what: 'SealComplete' },
         { cause: error },
       );
     }
     this.report.phases.sealMs = this.#clock.lap();
-    if (sealReply.type === 'SealFailed') {
-      // O kept the flock and has resumed already: nothing to undo there.
-      const reason = `seal failed: ${sealReply.error}`;
-      await this.#abortSuccessor(reason);
-      await this.#clearJournal();
-      return this.#aborted(reason, 'seal_failed');
+    if (reply.type === 'SealComplete') {
+      this.#emit(HandoffEvent.SEAL_COMPLETE, {
+        handoffId: id,
+        sealMs: this.report.phases.sealMs,
+        lastRevisionPerShard: reply.lastRevisionPerShard,
+      });
+      this.#progress('sealed');
     }
-    const sealed = sealReply as SealComplete;
-    this.#emit(HandoffEvent.SEAL_COMPLETE, {
-      handoffId: id,
-      sealMs: this.report.phases.sealMs,
-      lastRevisionPerShard: sealed.lastRevisionPerShard,
-    });
-    this.#progress('sealed');
+    return reply;
+  }
 
-    // 8. O sealed and released the flock: Begin, then wait for Ready until the total deadline plus slack.
+  /**
+   * 8. O sealed and released the flock: Begin, then wait for Ready and check it. The [beyond] gates come
+   * before the guard is disarmed, so a failed gate still rolls back. Returns why it must roll back, if so.
+   */
+  async #begin(o: FramedConnection, n: SuccessorSide, sealed: SealComplete): Promise<RollBack | undefined> {
+    const opt = this.#opt;
+    const id = this.#id;
     crashHere(CrashPoint.S_AFTER_SEAL_COMPLETE_RECV);
     await this.#journal('Sealing');
     this.#clock.start();
-    let ready: Message;
+    let ready: Ready;
     try {
-      await n.write({ type: 'Begin', handoffId: id }, this.#nVersion);
+      await n.conn.write({ type: 'Begin', handoffId: id });
       this.#progress('begin');
       crashHere(CrashPoint.S_AFTER_BEGIN_SENT);
       await this.#journal('AwaitingReady');
       // [beyond] Begin → Ready has its own budget (readyTimeoutMs), capped by the deadline: nobody accepts
       // in this phase, so a hung build must not hold clients for the rest of the deadline.
-      const readyBudgetMs = Math.min(this.#deadlineAt - Date.now(), this.#spec.readyTimeoutMs);
-      ready = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
-        readPhase(
-          n,
-          Math.max(opt.minReadTimeoutMs, readyBudgetMs) + opt.wireSlackMs,
-          'Ready',
-          (m) => m.type === 'Ready',
-          opt,
-        ),
+      ready = await o.withHeartbeats(opt.heartbeatIntervalMs, () =>
+        readPhase(n.conn, this.#phaseBudget(this.#spec.readyTimeoutMs), 'Ready', isReady, opt),
       );
     } catch (error) {
-      return this.#rollBackAfterSeal(
-        readyFailureReason(error),
-        isHandoffError(error, 'Timeout') ? 'ready_timeout' : 'successor_failed',
-      );
-    }
-    if (ready.type !== 'Ready') {
-      return this.#rollBackAfterSeal(`expected Ready, got ${ready.type}`, 'successor_failed');
+      const kind = isHandoffError(error, 'Timeout') ? 'ready_timeout' : 'successor_failed';
+      return { reason: readyFailureReason(error), kind };
     }
     if (ready.handoffId !== id) {
-      return this.#rollBackAfterSeal(
-        `Ready carries wrong handoff id: got ${ready.handoffId}, expected ${id}`,
-        'successor_failed',
-      );
+      const reason = `Ready carries wrong handoff id: got ${ready.handoffId}, expected ${id}`;
+      return { reason, kind: 'successor_failed' };
     }
     this.report.phases.beginToReadyMs = this.#clock.lap();
     this.#emit(HandoffEvent.READY, {
@@ -303,27 +362,29 @@ export class HandoffRun {
       advertisedRevisionPerShard: ready.advertisedRevisionPerShard,
     });
     crashHere(CrashPoint.S_AFTER_READY_RECV);
-    // [beyond] gates, both before the guard is disarmed, so a failed gate still rolls back.
     if (!ready.healthzOk && !this.#spec.allowUnhealthy) {
-      return this.#rollBackAfterSeal('successor reported healthzOk=false', 'unhealthy');
+      return { reason: 'successor reported healthzOk=false', kind: 'unhealthy' };
     }
     if (
       this.#spec.verifyRevisions &&
       !sameRevisions(ready.advertisedRevisionPerShard, sealed.lastRevisionPerShard)
     ) {
-      return this.#rollBackAfterSeal(
-        `successor advertised revisions [${ready.advertisedRevisionPerShard.join(', ')}] but the incumbent sealed [${sealed.lastRevisionPerShard.join(', ')}]`,
-        'revision_mismatch',
-      );
+      const reason = `successor advertised revisions [${ready.advertisedRevisionPerShard.join(', ')}] but the incumbent sealed [${sealed.lastRevisionPerShard.join(', ')}]`;
+      return { reason, kind: 'revision_mismatch' };
     }
     this.#progress('ready');
+    return undefined;
+  }
 
-    // 9. Disarm the guard first: from here N is the service and must survive whatever happens to O.
+  /** 9. Disarm the guard, then Commit: N is the service now. */
+  async #commit(o: FramedConnection, n: SuccessorSide): Promise<HandoffOutcome> {
+    const id = this.#id;
+    // The guard goes first: from here N is the service and must survive whatever happens to O.
     this.#committing = true;
-    this.#guard!.disarm();
+    n.guard.disarm();
     this.#emit(HandoffEvent.COMMIT, { handoffId: id, totalMs: this.#clock.total() });
     try {
-      await o.write({ type: 'Commit', handoffId: id }, this.#oVersion);
+      await o.write({ type: 'Commit', handoffId: id });
     } catch (error) {
       this.#log.warn(
         { err: error, handoffId: id },
@@ -342,58 +403,27 @@ export class HandoffRun {
     return {
       status: 'committed',
       handoffId: id,
-      child: spawned.child,
-      stderr: spawned.stderr,
+      child: n.spawned.child,
+      stderr: n.spawned.stderr,
       report: this.report,
     };
   }
 
-  /** Steps 4–5: spawn N with the listeners and the control channel, guard it, and take its Hello. */
-  async #startSuccessor(o: FramedConnection): Promise<SpawnedInstance> {
-    const opt = this.#opt;
-    const id = this.#id;
-    // 4. Spawn N with the listeners and the control channel; guard it; libuv closed our copy of N's end.
-    this.#clock.start();
-    const spawned = await spawnInstance('successor', this.#spec.instance, opt.listeners);
-    this.#spawned = spawned;
-    this.#guard = new ChildGuard(spawned.child);
-    const n = new FramedConnection(spawned.control!, {
-      writeTimeoutMs: opt.writeTimeoutMs,
-      peer: `successor pid ${spawned.pid}`,
-    });
-    this.#n = n;
-    this.report.successor = { pid: spawned.pid };
-    this.#progress('spawned');
-    crashHere(CrashPoint.S_AFTER_SPAWN_SUCCESSOR);
-
-    // 5. N's Hello (within startTimeoutMs: N may load its data first): role Successor and the pid we
-    // spawned; negotiate; HelloAck. O keeps serving meanwhile; our heartbeats keep its session alive.
-    const nHello = await withHeartbeatsTo(o, this.#oVersion, opt.heartbeatIntervalMs, () =>
-      this.#readHello(n),
-    );
-    if (nHello.pid !== spawned.pid) {
-      throw new HandoffError(
-        'PidMismatch',
-        `successor announced pid ${nHello.pid}, but we spawned pid ${spawned.pid}`,
-        {
-          expected: spawned.pid,
-          announced: nHello.pid,
-        },
-      );
-    }
-    this.#nVersion = negotiate(PROTO_MIN, PROTO_MAX, nHello.protoMin, nHello.protoMax);
-    await n.write({ type: 'HelloAck', protoVersionChosen: this.#nVersion, handoffId: id }, this.#nVersion);
-    this.report.successor.buildId = displayBuildId(nHello.buildId);
-    this.report.phases.spawnToHelloMs = this.#clock.lap();
-    crashHere(CrashPoint.S_AFTER_N_HELLO);
-    return spawned;
+  /**
+   * A phase's read budget, the one rule for all of them: `phaseMs`, or what is left of the handoff's
+   * deadline if that is less, floored at minReadTimeoutMs, plus the wire slack; never more than a timer
+   * can express.
+   */
+  #phaseBudget(phaseMs = Number.POSITIVE_INFINITY): number {
+    const left = Math.min(phaseMs, this.#deadlineAt - Date.now());
+    return Math.min(MAX_TIMER_MS, Math.max(this.#opt.minReadTimeoutMs, left) + this.#opt.wireSlackMs);
   }
 
   /** 10. A failure in the Ready phase: abort and kill N, then tell O to re-take the flock and resume. */
-  async #rollBackAfterSeal(reason: string, kind: RollbackKind): Promise<HandoffOutcome> {
+  async #rollBackAfterSeal(o: FramedConnection, reason: string, kind: RollbackKind): Promise<HandoffOutcome> {
     await this.#abortSuccessor(reason);
     // A failure to reach O here is an error: O then recovers on its own when the connection drops.
-    await this.#o!.write({ type: 'ResumeAfterAbort', handoffId: this.#id }, this.#oVersion);
+    await o.write({ type: 'ResumeAfterAbort', handoffId: this.#id });
     this.#emit(HandoffEvent.RESUME, { handoffId: this.#id, reason });
     await this.#journal('ResumingAfterAbort');
     await this.#clearJournal();
@@ -404,11 +434,11 @@ export class HandoffRun {
   async #abortSuccessor(reason: string): Promise<void> {
     this.#emit(HandoffEvent.ABORT, { handoffId: this.#id, reason });
     try {
-      await this.#n?.write({ type: 'Abort', handoffId: this.#id, reason }, this.#nVersion);
+      await this.#n?.conn.write({ type: 'Abort', handoffId: this.#id, reason });
     } catch (error) {
       this.#log.debug({ err: error }, 'Abort did not reach the successor');
     }
-    await this.#guard?.killAndReap(this.#n?.closedByPeer ? CLOSED_SUCCESSOR_EXIT_GRACE_MS : 0);
+    await this.#n?.guard.killAndReap(this.#n.conn.closedByPeer ? CLOSED_SUCCESSOR_EXIT_GRACE_MS : 0);
   }
 
   /**
@@ -416,19 +446,19 @@ export class HandoffRun {
    * exit status and its last words from stderr (a build's own error beats "closed the connection").
    */
   async #aborted(reason: string, kind: RollbackKind): Promise<HandoffOutcome> {
-    await this.#guard?.killAndReap();
-    const exit = this.#guard?.exitDescription;
+    await this.#n?.guard.killAndReap();
+    const exit = this.#n?.guard.exitDescription;
 
     let full = reason;
     if (exit) {
       // It died on its own: its exit status and what it last wrote to stderr say why, in its own words.
-      const lastWords = await this.#spawned?.stderr
+      const lastWords = await this.#n?.spawned.stderr
         .settled(LAST_WORDS_WAIT_MS)
-        .then(() => this.#spawned?.stderr.lastWords());
+        .then(() => this.#n?.spawned.stderr.lastWords());
       if (lastWords) this.report.successor.lastWords = lastWords;
       full = [
         reason,
-        `successor pid ${this.#spawned?.pid} ${exit}`,
+        `successor pid ${this.#n?.spawned.pid} ${exit}`,
         lastWords && `its last words: ${lastWords}`,
       ]
         .filter(Boolean)
@@ -477,12 +507,7 @@ export class HandoffRun {
 
   /** Events and their log lines are diagnostics: a throwing listener never changes the handoff. */
   #emit<E extends HandoffEventName>(event: E, payload: HandoffEventMap[E]): void {
-    try {
-      this.#events.emit(event, payload);
-      this.#log.info({ event, ...payload }, event);
-    } catch (error) {
-      this.#log.warn({ err: error, event }, 'a handoff event listener threw');
-    }
+    announce(this.#events, this.#log, event, payload);
   }
 
   #progress(step: HandoffStep): void {
@@ -511,6 +536,13 @@ function checkHello(conn: FramedConnection, message: Message, role: Hello['role'
     throw new HandoffError('Protocol', `${conn.peer} announced role ${message.role}, expected ${role}`);
   }
   return message;
+}
+
+const isDrained = (message: Message): message is Drained => message.type === 'Drained';
+const isReady = (message: Message): message is Ready => message.type === 'Ready';
+function isSealReplyTo(id: HandoffId) {
+  return (message: Message): message is SealComplete | SealFailed =>
+    (message.type === 'SealComplete' || message.type === 'SealFailed') && message.handoffId === id;
 }
 
 function readyFailureReason(error: unknown): string {

@@ -1,4 +1,5 @@
-// The supervisor's two-tier read rule (docs/protocol.md §4) and its [beyond] heartbeats to the side it is not reading.
+// The supervisor's two-tier read rule (docs/protocol.md §4). Heartbeats to the side not being read are the
+// connection's own (FramedConnection.withHeartbeats).
 
 import { HandoffError } from '../errors.js';
 import type { Message } from '../protocol/messages.js';
@@ -15,13 +16,13 @@ export interface ReadTiming {
  * SealProgress are skipped; any other frame is `UnexpectedMessage`; past the phase deadline or a silent
  * liveness window it is `Timeout(what)`.
  */
-export async function readPhase(
+export async function readPhase<T extends Message>(
   conn: FramedConnection,
   budgetMs: number,
   what: string,
-  accept: (message: Message) => boolean,
+  accept: (message: Message) => message is T,
   timing: ReadTiming,
-): Promise<Message> {
+): Promise<T> {
   const phaseDeadline = Date.now() + Math.max(budgetMs, timing.minReadTimeoutMs);
   for (;;) {
     const remaining = phaseDeadline - Date.now();
@@ -38,28 +39,5 @@ export async function readPhase(
     throw new HandoffError('UnexpectedMessage', `expected ${what} from ${conn.peer}, got ${message.type}`, {
       what: message.type,
     });
-  }
-}
-
-/**
- * Runs `wait` while sending Heartbeat to `idle` (the peer we are not reading) every interval, so a peer
- * that bounds its own waits keeps hearing from us. Peers that ignore heartbeats lose nothing; the
- * incumbent echoes them, and the echoes are skipped by the next read of that connection.
- */
-export async function withHeartbeatsTo<T>(
-  idle: FramedConnection,
-  version: number,
-  intervalMs: number,
-  wait: () => Promise<T>,
-): Promise<T> {
-  const timer = setInterval(() => {
-    idle.write({ type: 'Heartbeat', tsMs: BigInt(Date.now()) }, version).catch(() => {
-      // A dead peer shows up on its own connection's next read or write.
-    });
-  }, intervalMs);
-  try {
-    return await wait();
-  } finally {
-    clearInterval(timer);
   }
 }

@@ -1,7 +1,7 @@
 // The supervisor's side of one control-socket session, played by a test over the real Unix socket: it
 // connects, reads the incumbent's Hello, and then sends and expects frames one at a time.
 
-import { createConnection } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import type { TestContext } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
 import { newHandoffId } from '../../src/protocol/handoff-id.js';
@@ -10,12 +10,15 @@ import { FramedConnection } from '../../src/wire.js';
 
 export class FakeSupervisor {
   readonly conn: FramedConnection;
+  /** The raw socket under `conn`, for sending bytes that are not a frame. */
+  readonly socket: Socket;
   readonly hello: Hello;
   readonly handoffId: string;
   /** Heartbeats skipped by `expect`, in arrival order (their tsMs). */
   readonly heartbeats: bigint[] = [];
 
-  private constructor(conn: FramedConnection, hello: Hello, handoffId: string) {
+  private constructor(socket: Socket, conn: FramedConnection, hello: Hello, handoffId: string) {
+    this.socket = socket;
     this.conn = conn;
     this.hello = hello;
     this.handoffId = handoffId;
@@ -29,13 +32,13 @@ export class FakeSupervisor {
     const conn = new FramedConnection(socket, { peer: 'incumbent' });
     const { message } = await conn.read(5000, 'Hello');
     if (message.type !== 'Hello') throw new Error(`expected Hello, got ${message.type}`);
-    const sup = new FakeSupervisor(conn, message, newHandoffId());
+    const sup = new FakeSupervisor(socket, conn, message, newHandoffId());
     if (ack) await sup.send({ type: 'HelloAck', protoVersionChosen: 1, handoffId: sup.handoffId });
     return sup;
   }
 
   send(message: Message): Promise<void> {
-    return this.conn.write(message, 1);
+    return this.conn.write(message);
   }
 
   /** The next frame that is not a Heartbeat; fails if it is not of `type`. */

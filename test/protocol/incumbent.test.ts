@@ -404,7 +404,7 @@ for (const [what, bytes] of hostileBytes) {
   test(`${what} after Hello end only that session`, async (t) => {
     const h = await startIncumbent(t);
     const sup = await FakeSupervisor.connect(t, h.controlPath, { ack: false });
-    sup.conn.socket.end(bytes);
+    sup.socket.end(bytes);
     await sup.expectClosed(2000);
     const next = await FakeSupervisor.connect(t, h.controlPath);
     await next.prepareAndSeal();

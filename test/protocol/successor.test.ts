@@ -61,7 +61,7 @@ async function successorAndSupervisor(t: Parameters<typeof socketPair>[0]) {
   });
   left.destroy(); // the successor's duplicate is now the only successor-side fd
   const sup = new FramedConnection(right, { peer: 'successor' });
-  return { successor, sup };
+  return { successor, sup, socket: right };
 }
 
 test('handshake sends Hello as Successor with our pid and takes the HelloAck; a second call is refused', async (t) => {
@@ -73,11 +73,20 @@ test('handshake sends Hello as Successor with our pid and takes the HelloAck; a 
   assert.equal(hello.type === 'Hello' && hello.role, 'Successor');
   assert.equal(hello.type === 'Hello' && hello.pid, process.pid);
   assert.equal(hello.type === 'Hello' && Buffer.from(hello.buildId).toString(), 'build-7');
-  await sup.write({ type: 'HelloAck', protoVersionChosen: 1, handoffId: id }, 1);
+  await sup.write({ type: 'HelloAck', protoVersionChosen: 1, handoffId: id });
   const handshook = await handshaking;
   assert.equal(handshook.handoffId, id);
   await assert.rejects(successor.handshake(), (e: unknown) => isHandoffError(e, 'Protocol'));
   t.after(() => sup.destroy());
+});
+
+test('a HelloAck choosing a version outside our range fails the handshake with VersionMismatch', async (t) => {
+  const { successor, sup } = await successorAndSupervisor(t);
+  t.after(() => sup.destroy());
+  const handshaking = successor.handshake();
+  await sup.read(2000, 'Hello');
+  await sup.write({ type: 'HelloAck', protoVersionChosen: 2, handoffId: newHandoffId() });
+  await assert.rejects(handshaking, (e: unknown) => isHandoffError(e, 'VersionMismatch'));
 });
 
 test('no HelloAck within the timeout fails the handshake with Timeout', async (t) => {
@@ -101,17 +110,17 @@ test('waitForBegin ignores heartbeats, turns Abort into Aborted(reason), and a B
     ],
     [{ type: 'EOF' }, (e: unknown) => isHandoffError(e, 'Io') && e.details.eof === true],
   ] as const) {
-    const { successor, sup } = await successorAndSupervisor(t);
+    const { successor, sup, socket } = await successorAndSupervisor(t);
     t.after(() => sup.destroy());
     const id = newHandoffId();
     const handshaking = successor.handshake();
     await sup.read(2000, 'Hello');
-    await sup.write({ type: 'HelloAck', protoVersionChosen: 1, handoffId: id }, 1);
+    await sup.write({ type: 'HelloAck', protoVersionChosen: 1, handoffId: id });
     const waiting = (await handshaking).waitForBegin();
-    await sup.write({ type: 'Heartbeat', tsMs: 1n }, 1);
-    if (ending.type === 'Abort') await sup.write({ type: 'Abort', handoffId: id, reason: ending.reason }, 1);
-    else if (ending.type === 'Begin') await sup.write({ type: 'Begin', handoffId: newHandoffId() }, 1);
-    else sup.socket.end();
+    await sup.write({ type: 'Heartbeat', tsMs: 1n });
+    if (ending.type === 'Abort') await sup.write({ type: 'Abort', handoffId: id, reason: ending.reason });
+    else if (ending.type === 'Begin') await sup.write({ type: 'Begin', handoffId: newHandoffId() });
+    else socket.end();
     await assert.rejects(waiting, check);
   }
 });
@@ -122,9 +131,9 @@ test('after Begin: unknown listeners are undefined, heartbeats flow until Ready,
   const id = newHandoffId();
   const handshaking = successor.handshake();
   await sup.read(2000, 'Hello');
-  await sup.write({ type: 'HelloAck', protoVersionChosen: 1, handoffId: id }, 1);
+  await sup.write({ type: 'HelloAck', protoVersionChosen: 1, handoffId: id });
   const waiting = (await handshaking).waitForBegin();
-  await sup.write({ type: 'Begin', handoffId: id }, 1);
+  await sup.write({ type: 'Begin', handoffId: id });
   const begun = await waiting;
   assert.equal(begun.handoffId, id);
   assert.equal(begun.takeListener('http'), undefined);

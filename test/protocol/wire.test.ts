@@ -166,3 +166,54 @@ test('a peer flooding frames nobody reads gets paused, and every frame is still 
     assert.deepEqual((await conn.read(5000, 'Heartbeat')).message, { type: 'Heartbeat', tsMs: BigInt(i) });
   }
 });
+
+test('the connection negotiates its version from a Hello range, refuses a chosen version outside ours, and writes with it', async (t) => {
+  const { left, right } = await socketPair(t);
+  const supervisor = new FramedConnection(left);
+  const instance = new FramedConnection(right);
+  assert.equal(supervisor.version, 1, 'before a handshake frames go out at our highest version');
+  assert.equal(supervisor.negotiateVersion(1, 9), 1);
+  assert.throws(
+    () => supervisor.negotiateVersion(2, 9),
+    (e: unknown) => isHandoffError(e, 'VersionMismatch'),
+  );
+  assert.throws(
+    () => instance.adoptChosenVersion(2),
+    (e: unknown) => isHandoffError(e, 'VersionMismatch'),
+  );
+  instance.adoptChosenVersion(1);
+  await supervisor.write(READY);
+  assert.deepEqual(await instance.read(2000, 'Ready'), { version: 1, message: READY });
+});
+
+test('withHeartbeats sends Heartbeat frames while the work runs and none after it', async (t) => {
+  const { left, right } = await socketPair(t);
+  const sender = new FramedConnection(left);
+  const receiver = new FramedConnection(right);
+  const result = await sender.withHeartbeats(10, async () => {
+    // The work ends once two heartbeats have arrived: they were sent while it ran.
+    for (let i = 0; i < 2; i++) {
+      assert.equal((await receiver.read(2000, 'Heartbeat')).message.type, 'Heartbeat');
+    }
+    return 'done';
+  });
+  assert.equal(result, 'done');
+  // A marker frame written now must be the next frame after any beat already in flight, and no beat
+  // follows it within ten intervals.
+  await sender.write(READY);
+  let next = (await receiver.read(2000, 'Ready')).message;
+  while (next.type === 'Heartbeat') next = (await receiver.read(2000, 'Ready')).message;
+  assert.deepEqual(next, READY);
+  await assert.rejects(receiver.read(100, 'a late Heartbeat'), (e: unknown) => isHandoffError(e, 'Timeout'));
+});
+
+test('closeSignal aborts when the peer closes, carrying the Io error', async (t) => {
+  const { left, right } = await socketPair(t);
+  const conn = new FramedConnection(right);
+  assert.equal(conn.closeSignal.aborted, false);
+  const aborted = once(conn.closeSignal, 'abort');
+  left.end();
+  await aborted;
+  assert.ok(isHandoffError(conn.closeSignal.reason, 'Io'));
+  assert.equal(conn.closeSignal.reason.details.eof, true);
+});
