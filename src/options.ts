@@ -4,7 +4,8 @@
 import { HandoffError } from './errors.js';
 import { DEFAULTS, MAX_TIMER_MS } from './timing.js';
 
-function describe(value: unknown): string {
+/** A value as error messages show it: JSON where possible, and its type. */
+export function describe(value: unknown): string {
   return `${typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value))} (${typeof value})`;
 }
 
@@ -40,9 +41,14 @@ export function buildIdBytes(option: string, value: unknown): Uint8Array {
   throw invalidOption(option, 'a string or a Uint8Array', value);
 }
 
-type TimingName = keyof typeof DEFAULTS;
-/** Windows that may be zero (no slack, no retry); every other duration must be positive. */
-const ZERO_ALLOWED: ReadonlySet<TimingName> = new Set(['wireSlackMs', 'resumeFlockTimeoutMs']);
+/** The durations in DEFAULTS (every other entry is a count). */
+type TimingName = Exclude<keyof typeof DEFAULTS, 'backlog' | 'maxQueuedConnections'>;
+/** Windows that may be zero (no slack, no retry, no quiet period); every other duration must be positive. */
+const ZERO_ALLOWED: ReadonlySet<TimingName> = new Set([
+  'wireSlackMs',
+  'resumeFlockTimeoutMs',
+  'drainQuietMs',
+]);
 
 /**
  * Each named timing option: the value given (checked) or its default from DEFAULTS. A duration longer than

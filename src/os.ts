@@ -6,7 +6,9 @@ import { createRequire } from 'node:module';
 import { isIP, type Socket } from 'node:net';
 import { constants } from 'node:os';
 import { HandoffError, ioError } from './errors.js';
+import { describe, invalidOption } from './options.js';
 import { packageRoot } from './package-root.js';
+import { DEFAULT_BACKLOG } from './timing.js';
 
 /**
  * The longest Unix socket path Linux accepts, in bytes: `sun_path` is 108 bytes and needs a terminating NUL.
@@ -14,13 +16,7 @@ import { packageRoot } from './package-root.js';
  */
 export const SUN_PATH_MAX = 107;
 
-/**
- * Listen backlog for supervisor-held sockets. Connections that arrive while no instance accepts (the gap
- * between the incumbent closing its accept loop and the successor opening its own) wait in this queue, so
- * arrival rate × accept gap must fit (docs/operations.md, "Draining HTTP"). The kernel silently caps it at
- * net.core.somaxconn (4096 on this machine), so asking for more costs nothing.
- */
-export const DEFAULT_BACKLOG = 4096;
+export { DEFAULT_BACKLOG };
 
 /** Mode of a Unix socket created by `listenUnix`: owner only, like the control socket (docs/protocol.md §5.2). */
 export const DEFAULT_SOCKET_MODE = 0o600;
@@ -133,13 +129,7 @@ export function peerCredentials(fd: number): PeerCredentials {
  */
 export function listenTcp(host: string, port: number, backlog: number = DEFAULT_BACKLOG): TcpListener {
   if (isIP(host) === 0) {
-    throw new HandoffError(
-      'InvalidOption',
-      `host must be a numeric IPv4 or IPv6 address, got ${describe(host)}`,
-      {
-        option: 'host',
-      },
-    );
+    throw invalidOption('host', 'a numeric IPv4 or IPv6 address', host);
   }
   checkInteger('port', port, 0, 65535);
   checkInteger('backlog', backlog, 1, 0x7fffffff);
@@ -368,14 +358,6 @@ function checkFd(fd: number): void {
 
 function checkInteger(option: string, value: number, min: number, max: number): void {
   if (!Number.isInteger(value) || value < min || value > max) {
-    throw new HandoffError(
-      'InvalidOption',
-      `${option} must be an integer from ${min} to ${max}, got ${describe(value)}`,
-      { option },
-    );
+    throw invalidOption(option, `an integer from ${min} to ${max}`, value);
   }
-}
-
-function describe(value: unknown): string {
-  return `${typeof value === 'string' ? JSON.stringify(value) : String(value)} (${typeof value})`;
 }

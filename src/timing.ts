@@ -1,5 +1,6 @@
-// The timing constants of docs/protocol.md §4, each with the reason for its value, and the one frozen DEFAULTS object
-// that every options type resolves against. Tests shorten these through options, never by patching.
+// The timing constants of docs/protocol.md §4 and the other defaults of every option (queue sizes), each with
+// the reason for its value, and the one frozen DEFAULTS object that every options type resolves against.
+// Tests shorten these through options, never by patching.
 
 /** The longest the supervisor waits for any frame from a peer; every frame, heartbeats too, resets it. */
 export const LIVENESS_TIMEOUT_MS = 10_000;
@@ -43,6 +44,23 @@ export const DEFAULT_START_TIMEOUT_MS = 60_000;
  * nobody accepts, so a hung build costs at most this much unavailability, not the whole deadline.
  */
 export const DEFAULT_READY_TIMEOUT_MS = 10_000;
+/**
+ * Listen backlog for supervisor-held sockets. Connections that arrive while no instance accepts (the gap
+ * between the incumbent closing its accept loop and the successor opening its own) wait in this queue, so
+ * arrival rate × accept gap must fit (docs/operations.md, "Draining HTTP"). The kernel silently caps it at
+ * net.core.somaxconn (4096 on this machine), so asking for more costs nothing.
+ */
+export const DEFAULT_BACKLOG = 4096;
+/**
+ * How long a drained connection with nothing in flight must stay silent before it is closed: whatever
+ * arrives in that window is served instead of racing the close (0 resets measured, docs/operations.md).
+ */
+export const DEFAULT_DRAIN_QUIET_MS = 50;
+/**
+ * [beyond] Control sessions an incumbent serves at once (one of them in a handoff; the rest status probes
+ * or supervisors waiting their turn). More are closed at once, so idle connections cannot exhaust fds.
+ */
+export const MAX_CONTROL_SESSIONS = 16;
 /** The largest delay a Node timer can express (2^31 − 1 ms); a larger one fires at once. */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -62,6 +80,9 @@ export const DEFAULTS = Object.freeze({
   drainGraceMs: DEFAULT_DRAIN_GRACE_MS,
   startTimeoutMs: DEFAULT_START_TIMEOUT_MS,
   readyTimeoutMs: DEFAULT_READY_TIMEOUT_MS,
+  drainQuietMs: DEFAULT_DRAIN_QUIET_MS,
+  backlog: DEFAULT_BACKLOG,
+  maxQueuedConnections: MAX_CONTROL_SESSIONS,
 });
 
 export type TimingDefaults = typeof DEFAULTS;

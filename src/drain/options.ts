@@ -2,7 +2,9 @@
 // defaults, and the checks that run when a drainer is constructed (errors name the option and the value).
 
 import { HandoffError } from '../errors.js';
-import { DEFAULT_BACKLOG, dupFd as nativeDupFd } from '../os.js';
+import { invalidOption, positiveInteger, timingOptions } from '../options.js';
+import { dupFd as nativeDupFd } from '../os.js';
+import { DEFAULTS } from '../timing.js';
 
 /** Options of every drainer: how it stops accepting and how it listens again. */
 export interface ListenerOptions {
@@ -28,7 +30,11 @@ export interface QuietOptions {
   readonly drainQuietMs?: number;
 }
 
-export const DRAIN_DEFAULTS = Object.freeze({ drainQuietMs: 50, backlog: DEFAULT_BACKLOG });
+/** The drainers' defaults, as named in the one DEFAULTS table. */
+export const DRAIN_DEFAULTS = Object.freeze({
+  drainQuietMs: DEFAULTS.drainQuietMs,
+  backlog: DEFAULTS.backlog,
+});
 
 export interface ResolvedListenerOptions {
   readonly dupFd: (fd: number) => number | Promise<number>;
@@ -36,25 +42,15 @@ export interface ResolvedListenerOptions {
 }
 
 export function resolveListenerOptions(options: ListenerOptions): ResolvedListenerOptions {
-  const backlog = options.backlog ?? DRAIN_DEFAULTS.backlog;
-  if (!Number.isInteger(backlog) || backlog < 1) invalid('backlog', 'a positive integer', backlog);
+  const backlog = positiveInteger('backlog', options.backlog, DEFAULTS.backlog);
   if (options.dupFd !== undefined && typeof options.dupFd !== 'function') {
-    invalid('dupFd', 'a function', options.dupFd);
+    throw invalidOption('dupFd', 'a function', options.dupFd);
   }
   return { backlog, dupFd: options.dupFd ?? nativeDupFd };
 }
 
 export function resolveQuietMs(options: QuietOptions): number {
-  const drainQuietMs = options.drainQuietMs ?? DRAIN_DEFAULTS.drainQuietMs;
-  if (!Number.isInteger(drainQuietMs) || drainQuietMs < 0) {
-    invalid('drainQuietMs', 'a non-negative integer', drainQuietMs);
-  }
-  return drainQuietMs;
-}
-
-export function invalid(option: string, expected: string, value: unknown): never {
-  const message = `${option} must be ${expected}, got ${String(value)} (${typeof value})`;
-  throw new HandoffError('InvalidOption', message, { option });
+  return timingOptions(options, ['drainQuietMs']).drainQuietMs;
 }
 
 /** Refuses a server that already listens: connections it accepted before could not be drained. */

@@ -3,8 +3,9 @@
 
 import type net from 'node:net';
 import type { Socket } from 'node:net';
+import { invalidOption } from '../options.js';
 import { ServerDrainer } from './drainer.js';
-import { invalid, type ListenerOptions, type QuietOptions, resolveQuietMs } from './options.js';
+import { type ListenerOptions, type QuietOptions, resolveQuietMs } from './options.js';
 import { QuietTimer } from './quiet-timer.js';
 import type { ConnectionGroup, ServerDrain } from './server-drain.js';
 
@@ -96,7 +97,7 @@ export class TcpDrain extends ServerDrainer {
   constructor(server: net.Server, options: TcpDrainOptions = {}) {
     const quietMs = resolveQuietMs(options);
     if (options.onDrain !== undefined && typeof options.onDrain !== 'function') {
-      invalid('onDrain', 'a function', options.onDrain);
+      throw invalidOption('onDrain', 'a function', options.onDrain);
     }
     super(server, options, 'TcpDrain');
     this.core.add(new TcpConnections(server, this.core, quietMs, options.onDrain));

@@ -5,8 +5,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { HandoffError } from '../errors.js';
+import { invalidOption } from '../options.js';
 import { type HttpDrain, kUpgradeHost, type UpgradeHost } from './http.js';
-import { invalid } from './options.js';
 import type { ConnectionGroup } from './server-drain.js';
 
 /*
@@ -116,11 +116,11 @@ export class WebSocketDrain<W extends WebSocketLike> {
     }
     const code = options.closeCode ?? 1001;
     if (!Number.isInteger(code) || code < 1000 || code > 4999 || code === 1005 || code === 1006) {
-      invalid('closeCode', 'a WebSocket close code a server may send (1000–4999)', code);
+      throw invalidOption('closeCode', 'a WebSocket close code a server may send (1000–4999)', code);
     }
     const reason = options.closeReason ?? 'server restarting';
     if (typeof reason !== 'string' || Buffer.byteLength(reason) > 123) {
-      invalid('closeReason', 'a string of at most 123 bytes', reason);
+      throw invalidOption('closeReason', 'a string of at most 123 bytes', reason);
     }
     const host = http[kUpgradeHost]();
     this.#group = new WebSockets<W>(host, code, reason);

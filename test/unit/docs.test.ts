@@ -157,3 +157,23 @@ test('the operations guide and the protocol reference name every metric the supe
     assert.deepEqual(missing, [], `${doc} does not name these metrics`);
   }
 });
+
+test('every repository path docs/ and the README name exists (a glob matches at least one file)', () => {
+  const tree = ['src', 'test', 'native', 'examples', 'bench', 'scripts', 'bin'].flatMap(filesUnder);
+  const exists = (path: string) => {
+    const trimmed = path.replace(/[.,:;)]+$/, '');
+    if (!trimmed.includes('*')) return existsSync(join(ROOT, trimmed));
+    const pattern = new RegExp(`^${trimmed.replace(/[.]/g, '\\.').replace(/\*/g, '[^/]*')}$`);
+    return tree.some((file) => pattern.test(file));
+  };
+  let named = 0;
+  for (const file of ['README.md', ...filesUnder('docs')]) {
+    for (const match of read(file).matchAll(
+      /(?<![\w/.-])(?:src|test|native|examples|bench|scripts|bin)\/[\w./*-]*/g,
+    )) {
+      named++;
+      assert.ok(exists(match[0]), `${file} names ${match[0]}, which does not exist`);
+    }
+  }
+  assert.ok(named > 30, `only ${named} paths found`);
+});
