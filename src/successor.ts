@@ -173,22 +173,26 @@ export class Successor extends Spendable {
   }
 }
 
-/** A successor that has shaken hands and waits for the incumbent to seal. */
-export class HandshookSuccessor extends Spendable {
+/** A successor past its handshake: the channel to the supervisor and the handoff it agreed to. */
+abstract class ShookHands extends Spendable {
   readonly handoffId: HandoffId;
-  readonly #channel: Channel;
+  protected readonly channel: Channel;
 
   /** @internal */
   constructor(channel: Channel) {
     super();
-    this.#channel = channel;
+    this.channel = channel;
     this.handoffId = channel.handoffId;
   }
 
+  /** Names of the listeners not taken yet. */
   get listenerNames(): string[] {
-    return this.#channel.listeners.names;
+    return this.channel.listeners.names;
   }
+}
 
+/** A successor that has shaken hands and waits for the incumbent to seal. */
+export class HandshookSuccessor extends ShookHands {
   /**
    * Waits until the supervisor says Begin: the incumbent has sealed and released the lock. Throws
    * `Aborted(reason)` on Abort, `Protocol` for a Begin of another handoff, `Io` when the supervisor is gone
@@ -196,7 +200,7 @@ export class HandshookSuccessor extends Spendable {
    */
   async waitForBegin(): Promise<BegunSuccessor> {
     this.spend('waitForBegin()');
-    const { conn, listeners, timing } = this.#channel;
+    const { conn, listeners, timing } = this.channel;
     const giveUpAt = Date.now() + timing.beginWaitTimeoutMs;
     try {
       for (;;) {
@@ -209,7 +213,7 @@ export class HandshookSuccessor extends Spendable {
                 `Begin for handoff ${message.handoffId} does not match the handshake's ${this.handoffId}`,
               );
             }
-            return new BegunSuccessor(this.#channel);
+            return new BegunSuccessor(this.channel);
           case 'Abort':
             throw new HandoffError(
               'Aborted',
@@ -233,26 +237,12 @@ export class HandshookSuccessor extends Spendable {
 }
 
 /** A successor told to Begin: it may now take the listeners and the lock, open state, then announce. */
-export class BegunSuccessor extends Spendable {
-  readonly handoffId: HandoffId;
-  readonly #channel: Channel;
+export class BegunSuccessor extends ShookHands {
   #heartbeats: HeartbeatGuard | undefined;
-
-  /** @internal */
-  constructor(channel: Channel) {
-    super();
-    this.#channel = channel;
-    this.handoffId = channel.handoffId;
-  }
-
-  /** Names of the listeners not taken yet. */
-  get listenerNames(): string[] {
-    return this.#channel.listeners.names;
-  }
 
   /** The inherited listener `name`, for `server.listen(handle)`; undefined if unknown or already taken. */
   takeListener(name: string): ListenerHandle | undefined {
-    return this.#channel.listeners.take(name);
+    return this.channel.listeners.take(name);
   }
 
   /**
@@ -262,7 +252,7 @@ export class BegunSuccessor extends Spendable {
   startHeartbeats(): HeartbeatGuard {
     this.#stopHeartbeats();
     // A beat that fails means the supervisor is gone; announcing will report it.
-    this.#heartbeats = this.#channel.conn.startHeartbeats(this.#channel.timing.heartbeatIntervalMs);
+    this.#heartbeats = this.channel.conn.startHeartbeats(this.channel.timing.heartbeatIntervalMs);
     return { stop: () => this.#stopHeartbeats() };
   }
 
@@ -291,7 +281,7 @@ export class BegunSuccessor extends Spendable {
     this.spend('announceReady()');
     this.#stopHeartbeats();
     try {
-      await this.#channel.conn.write({
+      await this.channel.conn.write({
         type: 'Ready',
         handoffId: this.handoffId,
         listeningOn: [...readiness.listeningOn],
@@ -300,7 +290,7 @@ export class BegunSuccessor extends Spendable {
       });
     } finally {
       // The supervisor sends nothing after Ready that we must act on; its EOF must not keep us alive.
-      this.#channel.conn.endAfterLastFrame();
+      this.channel.conn.endAfterLastFrame();
     }
   }
 
@@ -310,8 +300,8 @@ export class BegunSuccessor extends Spendable {
    */
   abandon(): void {
     this.#stopHeartbeats();
-    this.#channel.conn.destroy();
-    this.#channel.listeners.closeAll();
+    this.channel.conn.destroy();
+    this.channel.listeners.closeAll();
   }
 
   #stopHeartbeats(): void {
