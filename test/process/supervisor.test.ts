@@ -12,6 +12,7 @@ import { newHandoffId } from '../../src/protocol/handoff-id.js';
 import { writeJournal } from '../../src/supervisor/journal.js';
 import type { HandoffSpec } from '../../src/supervisor/options.js';
 import type { HandoffOutcome } from '../../src/supervisor/supervisor.js';
+import { HELLO_READ_TIMEOUT_MS } from '../../src/timing.js';
 import { FakeSupervisor } from '../helpers/fake-supervisor.js';
 import { HandoffFixture } from '../helpers/handoff-fixture.js';
 import { openFds } from '../helpers/proc.js';
@@ -185,15 +186,23 @@ test('a second concurrent performHandoff fails at once with HandoffInProgress', 
   const f = new HandoffFixture(t);
   await f.startIncumbent();
   const sup = f.supervisor();
-  const first = sup.performHandoff(f.successorSpec());
-  const started = Date.now();
-  await assert.rejects(sup.performHandoff(f.successorSpec()), (e: unknown) =>
-    isHandoffError(e, 'HandoffInProgress'),
+  // "At once" as an order, not a duration: the refusal comes before the first handoff reaches its first
+  // step (connected, which takes a connection and the incumbent's Hello), so it waited for nothing of it.
+  const order: string[] = [];
+  const first = sup.performHandoff(f.successorSpec({}, { onProgress: (step) => order.push(step) }));
+  await assert.rejects(
+    sup.performHandoff(f.successorSpec()).finally(() => order.push('second refused')),
+    (e: unknown) => isHandoffError(e, 'HandoffInProgress'),
   );
-  assert.ok(Date.now() - started < 100);
   const outcome = await first;
   assert.equal(outcome.status, 'committed');
   if (outcome.status === 'committed') f.adopt(outcome.child);
+  // The first handoff's steps were recorded (so an empty record cannot pass), all after the refusal.
+  assert.deepEqual(
+    [order[0], order[1], order.at(-1)],
+    ['second refused', 'connected', 'committed'],
+    `the order of events: ${order.join(', ')}`,
+  );
 });
 
 test('a supervisor started with the journal of a crashed run reports it, probes the incumbent and clears it', async (t) => {
@@ -254,14 +263,26 @@ test('a handoff right after a commit reaches the new incumbent while it is still
 
 test('with no incumbent on the control path, performHandoff fails with Io once the Hello budget is spent', async (t) => {
   const f = new HandoffFixture(t);
-  const sup = f.supervisor({ helloReadTimeoutMs: 300 });
+  const helloBudgetMs = 300;
+  const sup = f.supervisor({ helloReadTimeoutMs: helloBudgetMs });
+  // Giving up is a clock reading between connection attempts that no event marks, so this bounds it from
+  // both sides without a tight upper bound that a busy machine could trip. Not before the budget: the time
+  // taken is at least the budget (load cannot make a lower bound fail), so the first ENOENT was retried.
+  // Not long after it: a retry that ignored this budget, or used the 5 s default instead, would still be
+  // going when this guard interrupts it (13 times the budget, a second under the default), and the
+  // handoff would then resolve 'aborted' (interrupted) instead of rejecting with Io.
+  const guard = AbortSignal.timeout(HELLO_READ_TIMEOUT_MS - 1000);
   const started = Date.now();
-  await assert.rejects(sup.performHandoff(f.successorSpec()), (error: unknown) => {
-    assert.ok(isHandoffError(error, 'Io'), String(error));
-    assert.equal(error.details.errno, 'ENOENT');
-    return true;
-  });
+  await assert.rejects(
+    sup.performHandoff(f.successorSpec(), { signal: guard }),
+    (error: unknown) => {
+      assert.ok(isHandoffError(error, 'Io'), String(error));
+      assert.equal(error.details.errno, 'ENOENT');
+      return true;
+    },
+    'the retries went on until the guard interrupted them: the Hello budget was not enforced',
+  );
   const elapsedMs = Date.now() - started;
-  assert.ok(elapsedMs >= 250 && elapsedMs < 1000, `retried for the budget only: ${elapsedMs} ms`);
+  assert.ok(elapsedMs >= helloBudgetMs - 50, `retried for the budget: gave up after ${elapsedMs} ms`);
   assert.equal(sup.lastReport?.successor.pid, undefined, 'no successor was spawned');
 });
