@@ -53,11 +53,15 @@ for (const hook of ['drain', 'seal'] as const) {
     await assert.rejects(supervisor.performHandoff(h.f.successorSpec()), (error: unknown) => {
       assert.ok(isHandoffError(error, 'Timeout'), String(error));
       assert.match(error.message, hook === 'drain' ? /no Drained from/ : /did not seal in time/);
+      // The read that timed out waited one liveness window, not the phase's budget (the drain grace, the
+      // deadline): the supervisor gave up on O's silence while the hook ran. Told by the timeout the read
+      // reports, not by the time the handoff took, which includes the successor's start-up.
+      const read = hook === 'drain' ? error : error.cause;
+      assert.ok(isHandoffError(read, 'Timeout'), String(read));
+      assert.equal(read.details.timeoutMs, LIVENESS_MS, read.message);
       return true;
     });
     const report = supervisor.lastReport!;
-    const elapsedMs = report.phases.totalMs ?? 0;
-    assert.ok(elapsedMs < HOOK_MS + 1000, `gave up after ${elapsedMs} ms, before the hook could finish`);
     assert.equal(processAlive(report.successor.pid!), false, 'N was killed');
     assert.equal(await h.journalPhase(), hook === 'drain' ? 'Negotiating' : undefined);
     await h.converged(o.pid);

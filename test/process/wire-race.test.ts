@@ -107,7 +107,10 @@ for (const race of races) {
     const { lateMs, budgetMs } = race.budget(outcome.report, at);
     t.diagnostic(`${race.lateStep} after ${lateMs} ms against a budget of ${budgetMs} ms`);
     assert.ok(lateMs >= budgetMs, `the race path ran: ${race.lateStep} came after its budget`);
-    assert.ok(lateMs < budgetMs + 1000, 'and inside the slack');
+    // Inside the slack needs no clock of ours: the supervisor reads each reply with a timeout of its budget
+    // plus the slack, so a reply it took (committed, above) came inside it, and the control test below shows
+    // the same reply refused without the slack. Measured here, from progress callbacks that run after the
+    // read, the lateness could overshoot by however long a busy machine takes to get to them.
     assert.deepEqual(await h.exited(o), { code: 0, signal: null }, o.tail());
     const n = outcome.child.pid!;
     assert.equal(await h.converged(n), n);

@@ -185,15 +185,30 @@ test('an idle kept-alive connection is closed once it has been quiet for drainQu
 });
 
 test('a connection sending a request slowly is not closed for being quiet, and gets Connection: close', async (t) => {
-  const quietMs = 150;
+  // A quiet window is time by definition, so the pacing keeps a wide margin instead of sleeping: the client
+  // sends its next header line as soon as the server has read the previous one (a few polls apart), against
+  // a window of 1 s. Whether a window has passed is an event, not a guess: an idle kept-alive connection,
+  // whose quiet timer the drain arms together with the slow one's, is closed by the first quiet check.
+  const quietMs = 1000;
   const app = makeServer();
   const drainer = new HttpDrain(app.server, { drainQuietMs: quietMs });
+  const serverSockets: net.Socket[] = [];
+  app.server.on('connection', (socket: net.Socket) => serverSockets.push(socket));
   await listen(app.server, { port: 0, host: '127.0.0.1' });
   t.after(() => closeServer(app.server));
+  const agent = new http.Agent({ keepAlive: true });
+  t.after(() => agent.destroy());
+  const { socket: idle } = await request(portOf(app.server), agent);
+  let idleClosedAt: number | undefined;
+  idle.once('close', () => {
+    idleClosedAt = Date.now();
+  });
   const client = net.connect(portOf(app.server), '127.0.0.1');
   t.after(() => client.destroy());
   await new Promise((resolve) => client.once('connect', resolve));
-  await waitFor(() => drainer.openConnections === 1, { what: 'the server to see the connection' });
+  await waitFor(() => drainer.openConnections === 2, { what: 'the server to see both connections' });
+  const slow = serverSockets.find((socket) => socket.remotePort === client.localPort);
+  assert.ok(slow, 'the server side of the slow connection');
 
   let received = '';
   client.setEncoding('utf8');
@@ -201,15 +216,25 @@ test('a connection sending a request slowly is not closed for being quiet, and g
     received += chunk;
   });
   const drained = drainer.drain({ deadline: soon(30_000), signal: never() });
-  // One header line every 30 ms for 3 quiet periods: bytes keep arriving, so the quiet timer re-arms.
-  const lines = [
-    'GET / HTTP/1.1\r\n',
-    'Host: x\r\n',
-    ...Array.from({ length: 15 }, (_, i) => `X-${i}: y\r\n`),
-  ];
-  for (const line of lines) {
+  let sent = 0;
+  let lines = 0;
+  const send = async (line: string) => {
+    assert.equal(client.readableEnded, false, `the server ended the slow connection after ${lines} lines`);
     client.write(line);
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    sent += Buffer.byteLength(line);
+    lines += 1;
+    await waitFor(() => slow.bytesRead >= sent, { what: `the server to read line ${lines}` });
+  };
+  await send('GET / HTTP/1.1\r\n');
+  await send('Host: x\r\n');
+  // Until the first quiet check has closed the idle connection, then for one more window: the slow
+  // connection outlives the check that closed its idle twin, and the check of its re-armed timer after it.
+  const giveUpAt = Date.now() + 10 * quietMs;
+  let sendingAfterIdleMs = 0;
+  while (idleClosedAt === undefined || sendingAfterIdleMs < quietMs + 100) {
+    assert.ok(idleClosedAt !== undefined || Date.now() < giveUpAt, 'the idle connection was never closed');
+    await send(`X-${lines}: y\r\n`);
+    if (idleClosedAt !== undefined) sendingAfterIdleMs = Date.now() - idleClosedAt;
   }
   client.write('\r\n');
   await waitFor(() => client.readableEnded || client.destroyed, {
@@ -219,6 +244,7 @@ test('a connection sending a request slowly is not closed for being quiet, and g
   assert.match(received, /^HTTP\/1\.1 200 OK\r\n/);
   assert.match(received, /\r\nConnection: close\r\n/i);
   assert.deepEqual(await drained, { openConnsRemaining: 0, acceptClosed: true });
+  t.diagnostic(`${lines} lines, sent until ${sendingAfterIdleMs} ms after the idle connection closed`);
 });
 
 test('the deadline destroys a hung request and reports it in openConnsRemaining', async (t) => {

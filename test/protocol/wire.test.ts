@@ -8,6 +8,7 @@ import { isHandoffError } from '../../src/errors.js';
 import { encodeFrame } from '../../src/protocol/frame.js';
 import type { Message } from '../../src/protocol/messages.js';
 import { FramedConnection } from '../../src/wire.js';
+import { referenceTimer } from '../helpers/reference-timer.js';
 import { socketPair } from '../helpers/sockets.js';
 
 const ID = '00112233-4455-6677-8899-aabbccddeeff';
@@ -102,21 +103,33 @@ test('garbage bytes fail the read with a typed error and close the connection', 
 test('a write to a peer that never reads times out and destroys the socket', async (t) => {
   const { left, right } = await socketPair(t);
   right.pause(); // the peer never reads: the kernel buffers fill and stay full
-  const conn = new FramedConnection(left, { writeTimeoutMs: 150, peer: 'stalled peer' });
+  const writeTimeoutMs = 150;
+  const conn = new FramedConnection(left, { writeTimeoutMs, peer: 'stalled peer' });
   const big: Message = { type: 'Abort', handoffId: ID, reason: 'x'.repeat(1 << 19) };
-  const started = Date.now();
   let failure: unknown;
   for (let i = 0; i < 64 && failure === undefined; i++) {
-    await conn.write(big).catch((e: unknown) => {
-      failure = e;
-    });
+    // Each write settles, done or failed by its own timeout, before a timer of 20 times the write timeout
+    // started with it fires: the timeout bounds the write, and the order does not depend on how busy the
+    // machine is (reference-timer.ts says why).
+    const reference = referenceTimer(20 * writeTimeoutMs);
+    const first: string = await Promise.race([
+      conn.write(big).then(
+        () => 'the write',
+        (e: unknown) => {
+          failure = e;
+          return 'the write';
+        },
+      ),
+      reference.expired.then(() => 'the reference timer'),
+    ]);
+    reference.cancel();
+    assert.equal(first, 'the write', `write ${i + 1} settled before the reference timer fired`);
   }
   assert.ok(
     isHandoffError(failure, 'Timeout') &&
       /writing Abort to stalled peer did not complete within 150 ms/.test(failure.message),
     String(failure),
   );
-  assert.ok(Date.now() - started < 5000);
   assert.equal(conn.closed, true);
   assert.equal(left.destroyed, true);
   await assert.rejects(conn.write({ type: 'Heartbeat', tsMs: 0n }), (e: unknown) =>
@@ -158,10 +171,14 @@ test('a peer flooding frames nobody reads gets paused, and every frame is still 
   const { left, right } = await socketPair(t);
   const conn = new FramedConnection(right);
   const frames = Array.from({ length: 500 }, (_, i) => encodeFrame({ type: 'Heartbeat', tsMs: BigInt(i) }));
+  // The reader pauses the socket from its 'data' handler, and pausing a flowing socket emits 'pause'.
+  const paused = once(right, 'pause', { signal: AbortSignal.timeout(5000) }).then(
+    () => true,
+    () => false,
+  );
   left.write(Buffer.concat(frames));
-  const deadline = Date.now() + 5000;
-  while (!right.isPaused() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
-  assert.equal(right.isPaused(), true, 'the reader paused the socket instead of queueing without bound');
+  assert.equal(await paused, true, 'the reader paused the socket instead of queueing without bound');
+  assert.equal(right.isPaused(), true, 'and it stays paused while nobody reads');
   for (let i = 0; i < frames.length; i++) {
     assert.deepEqual((await conn.read(5000, 'Heartbeat')).message, { type: 'Heartbeat', tsMs: BigInt(i) });
   }

@@ -1,5 +1,6 @@
-// detectRole (SPEC §2.1) in a real child process with real inherited fds: listener names, the fallback to
-// the index, an inherited fd that is not a listening socket, and the env it leaves behind.
+// The inherited listeners (src/inherited-listeners.ts, SPEC §2.1) at real inherited fds, as detectRole reads
+// them in a child process: listener names, the fallback to the index, an inherited fd that is not a
+// listening socket, and the env it leaves behind.
 
 import assert from 'node:assert/strict';
 import { closeSync, openSync } from 'node:fs';
