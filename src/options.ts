@@ -4,9 +4,23 @@
 import { HandoffError } from './errors.js';
 import { DEFAULTS, MAX_TIMER_MS } from './timing.js';
 
-/** A value as error messages show it: JSON where possible, and its type. */
+/**
+ * A value as error messages show it, and its type: JSON where it has one, else a plain rendering. Never
+ * throws (a cycle, a bigint inside an object), so a bad option always ends as `InvalidOption`.
+ */
 export function describe(value: unknown): string {
-  return `${typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value))} (${typeof value})`;
+  return `${show(value)} (${typeof value})`;
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'number' || typeof value === 'symbol' || value === undefined) return String(value);
+  if (typeof value === 'function') return `[function ${value.name || 'anonymous'}]`;
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }
 
 export function invalidOption(option: string, requirement: string, value: unknown): HandoffError {

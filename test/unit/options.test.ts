@@ -107,6 +107,12 @@ test('buildIdBytes: nothing is empty, a string is its UTF-8, bytes are taken as 
   }
 });
 
+/** Every entry of DEFAULTS that is a duration (the others, backlog and maxQueuedConnections, are counts). */
+const DURATIONS = (Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>).filter(
+  (name): name is Exclude<keyof typeof DEFAULTS, 'backlog' | 'maxQueuedConnections'> =>
+    name !== 'backlog' && name !== 'maxQueuedConnections',
+);
+
 test('timingOptions resolves exactly the names asked for, each given value or its default', () => {
   assert.deepEqual(timingOptions({}, ['livenessTimeoutMs', 'wireSlackMs']), {
     livenessTimeoutMs: DEFAULTS.livenessTimeoutMs,
@@ -118,13 +124,13 @@ test('timingOptions resolves exactly the names asked for, each given value or it
     livenessTimeoutMs: 300,
     heartbeatIntervalMs: DEFAULTS.heartbeatIntervalMs,
   });
-  const names = Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>;
-  assert.deepEqual(timingOptions({}, names), { ...DEFAULTS }, 'every default passes its own check');
+  const { backlog, maxQueuedConnections, ...durations } = DEFAULTS;
+  assert.deepEqual(timingOptions({}, DURATIONS), durations, 'every default passes its own check');
 });
 
-test('timingOptions refuses 0 for every duration but wireSlackMs and resumeFlockTimeoutMs', () => {
-  const zeroAllowed = new Set(['wireSlackMs', 'resumeFlockTimeoutMs']);
-  for (const name of Object.keys(DEFAULTS) as Array<keyof typeof DEFAULTS>) {
+test('timingOptions refuses 0 for every duration but wireSlackMs, resumeFlockTimeoutMs and drainQuietMs', () => {
+  const zeroAllowed = new Set(['wireSlackMs', 'resumeFlockTimeoutMs', 'drainQuietMs']);
+  for (const name of DURATIONS) {
     if (zeroAllowed.has(name)) {
       assert.deepEqual(timingOptions({ [name]: 0 }, [name]), { [name]: 0 }, name);
       assert.throws(
@@ -147,6 +153,25 @@ test('timingOptions refuses a duration longer than a timer can wait (2^31 − 1 
     assert.throws(
       () => timingOptions({ [name]: MAX_TIMER_MS + 1 }, [name]),
       refused(name, `${name} must be at most 2147483647 ms, got 2147483648 (number)`),
+    );
+  }
+});
+
+test('a value no JSON can show is still echoed, and the error is InvalidOption', () => {
+  const circular: Record<string, unknown> = {};
+  circular.self = circular;
+  for (const [value, shown] of [
+    [Number.NaN, 'NaN (number)'],
+    [Number.POSITIVE_INFINITY, 'Infinity (number)'],
+    [circular, '[object Object] (object)'],
+    [{ revision: 1n }, '[object Object] (object)'],
+    [function hook() {}, '[function hook] (function)'],
+    [5n, '5n (bigint)'],
+    ['5', '"5" (string)'],
+  ] as const) {
+    assert.throws(
+      () => positiveInteger('deadlineMs', value, 1),
+      refused('deadlineMs', `deadlineMs must be a positive integer, got ${shown}`),
     );
   }
 });
