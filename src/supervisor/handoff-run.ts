@@ -152,6 +152,11 @@ export class HandoffRun {
     this.#o?.destroy(error);
   }
 
+  /**
+   * docs/protocol.md §5.1 steps 3–9 in order, one method each: connect to O (3), start N and shake hands
+   * (4–5), drain (6), seal (7), Begin → Ready (8), commit (9). Step 10 is #rollBackAfterSeal; step 11 is
+   * perform's finally.
+   */
   async #steps(): Promise<HandoffOutcome> {
     const o = await this.#connectIncumbent();
     let n: SuccessorSide;
