@@ -69,6 +69,11 @@ export async function runSupervisor(
   let handoffs: Handoffs | undefined;
   let stopRequested = false;
   let startup: Promise<void> = Promise.resolve();
+  /** Resolved once the start-up is complete; trigger requests for a handoff wait for it. */
+  let markStarted!: () => void;
+  const started = new Promise<void>((resolve) => {
+    markStarted = resolve;
+  });
   let stopping: Promise<void> | undefined;
   let finished!: () => void;
   const done = new Promise<void>((resolve) => {
@@ -190,7 +195,7 @@ export async function runSupervisor(
       triggers.observe(metrics);
       step();
     }
-    const requests = new TriggerRequests(config, triggers, kept, bound, logger);
+    const requests = new TriggerRequests(config, triggers, kept, bound, logger, started);
     const trigger = await serveTriggers(config.triggerSocket, logger, (line, socket) =>
       requests.serve(line, socket),
     );
@@ -237,6 +242,9 @@ export async function runSupervisor(
   logger.info({ trigger: config.triggerSocket }, 'supervisor running');
   notify?.ready(servingStatus(keeper?.current?.pid));
   notify?.startWatchdog();
+  // Only now may a trigger's handoff run: one that arrived during the start-up would have raced it, and
+  // under systemd sent RELOADING=1 before READY=1 (seen in CI).
+  markStarted();
   return { done, shutdown: () => shutdown() };
 }
 

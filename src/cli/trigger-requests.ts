@@ -30,15 +30,22 @@ export class TriggerRequests {
   readonly #keeper: DaemonKeeper;
   readonly #listeners: ReadonlyArray<ListenerInfo>;
   readonly #log: Logger;
+  readonly #started: Promise<void>;
   readonly #startedAtUnixMs = Date.now();
 
+  /**
+   * `started` resolves once the supervisor has finished starting (its daemon serves and READY=1 went out):
+   * a handoff asked for earlier waits for it, so it never races the start-up (status answers at once).
+   */
   constructor(
     config: HandoffConfig,
     handoffs: Handoffs,
     keeper: DaemonKeeper,
     listeners: ReadonlyArray<ListenerInfo>,
     logger: Logger,
+    started: Promise<void>,
   ) {
+    this.#started = started;
     this.#config = config;
     this.#handoffs = handoffs;
     this.#keeper = keeper;
@@ -55,6 +62,7 @@ export class TriggerRequests {
       return void socket.end(`history ${JSON.stringify(this.#handoffs.history())}\n`);
     }
     const { stream, waitProbation } = request;
+    await this.#started;
     // A failed handoff has a report of its own; a refusal before one began has none to show.
     const reportBefore = this.#handoffs.lastReport;
     try {

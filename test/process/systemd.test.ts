@@ -4,13 +4,14 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../scripts/soak/service.js';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import { processEnv } from '../helpers/proc.js';
-import { spawnChild } from '../helpers/spawn-child.js';
+import { type Child, spawnChild } from '../helpers/spawn-child.js';
 import { askPid, fixtureDaemon, markerPids, startSupervised } from '../helpers/supervised.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -20,6 +21,21 @@ const RECEIVER = fileURLToPath(new URL('./fixtures/notify-receiver.py', import.m
 interface Notification {
   message: string;
   fds: Array<{ address: unknown; listening: boolean }>;
+}
+
+/** Every message the receiver recorded, once STOPPING=1 (the last one) has arrived. */
+function notifications(receiver: Child): Promise<Notification[]> {
+  return waitFor(
+    () => {
+      const lines = receiver
+        .output()
+        .split('\n')
+        .filter((line) => line.startsWith('{"message"'))
+        .map((line) => JSON.parse(line) as Notification);
+      return lines.some((n) => n.message.startsWith('STOPPING=1')) ? lines : undefined;
+    },
+    { what: 'STOPPING=1 to reach the receiver', diagnostics: () => receiver.tail() },
+  );
 }
 
 test('sd_notify: FDSTORE for each listener, READY, RELOADING and READY around a handoff and a rollback, STOPPING', async (t) => {
@@ -34,17 +50,7 @@ test('sd_notify: FDSTORE for each listener, READY, RELOADING and READY around a 
   process.kill(s.supervisor.pid, 'SIGTERM');
   assert.deepEqual(await s.supervisor.exited, { code: 0, signal: null }, s.supervisor.tail());
 
-  const notes = await waitFor(
-    () => {
-      const lines = receiver
-        .output()
-        .split('\n')
-        .filter((line) => line.startsWith('{"message"'))
-        .map((line) => JSON.parse(line) as Notification);
-      return lines.some((n) => n.message.startsWith('STOPPING=1')) ? lines : undefined;
-    },
-    { what: 'STOPPING=1 to reach the receiver', diagnostics: () => receiver.tail() },
-  );
+  const notes = await notifications(receiver);
   const kinds = notes.map((n) => n.message.split('\n')[0]);
   assert.deepEqual(kinds, [
     'FDSTORE=1',
@@ -67,6 +73,29 @@ test('sd_notify: FDSTORE for each listener, READY, RELOADING and READY around a 
     new RegExp(`STATUS=serving: daemon pid ${second}$`),
     'still the same after the rollback',
   );
+});
+
+test('a handoff asked for while the supervisor still starts waits for READY=1, then runs', async (t) => {
+  const socket = join(tempDir(t), 'notify.sock');
+  const receiver = spawnChild(t, 'python3', [RECEIVER, socket]);
+  await receiver.waitForOutput(/"ready": true/);
+  // The daemon takes 1.5 s to start; the trigger socket is up long before that.
+  const s = await startSupervised(t, {
+    ...fixtureDaemon({ HANDOFF_START_DELAY_MS: '1500' }),
+    supervisorEnv: { NOTIFY_SOCKET: socket },
+    waitForDaemon: false,
+  });
+  await waitFor(() => existsSync(s.trigger), {
+    what: 'the trigger socket',
+    diagnostics: () => s.supervisor.tail(),
+  });
+  const early = sendTrigger(s.trigger, 'handoff');
+  assert.equal(markerPids(s.markers, 'serving').length, 0, 'asked before the first daemon served');
+  assert.match((await early).result, /committed=true/);
+  process.kill(s.supervisor.pid, 'SIGTERM');
+  assert.deepEqual(await s.supervisor.exited, { code: 0, signal: null }, s.supervisor.tail());
+  const kinds = (await notifications(receiver)).map((n) => n.message.split('\n')[0]);
+  assert.deepEqual(kinds, ['FDSTORE=1', 'READY=1', 'RELOADING=1', 'READY=1', 'STOPPING=1']);
 });
 
 test('socket activation: systemd-socket-activate passes the listener by name; the client that started it all is served', async (t) => {
