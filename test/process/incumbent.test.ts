@@ -31,7 +31,7 @@ test('a peer running as uid 65534 is refused: by the 0600 mode, and by the uid c
   const incumbent = await Incumbent.bindColdStart(controlPath, lock, { logger: silentLogger });
   t.after(() => incumbent.close());
   const drainable = new RecordingDrainable();
-  void incumbent.serve(drainable);
+  const served = incumbent.serve(drainable);
   const asNobody = { uid: 65534, gid: 65534, cwd: '/' };
 
   const blocked = spawnChild(t, process.execPath, ['-e', CLIENT, controlPath], asNobody);
@@ -47,5 +47,8 @@ test('a peer running as uid 65534 is refused: by the 0600 mode, and by the uid c
   const sup = await FakeSupervisor.connect(t, controlPath);
   await sup.prepareAndSeal();
   await sup.send({ type: 'Commit', handoffId: sup.handoffId });
+  // Waited for, not only sent: a Commit still unread when the test's cleanup ends the session would leave
+  // the incumbent sealed, and its recovery would re-create the removed data dir to take the flock back.
+  assert.equal(await served, 'committed');
   assert.deepEqual(drainable.calls, ['drain', 'seal']);
 });
