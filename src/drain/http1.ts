@@ -4,7 +4,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type net from 'node:net';
 import type { Socket } from 'node:net';
-import tls from 'node:tls';
+import type tls from 'node:tls';
+import { isTlsServer } from './listener.js';
 import { QuietTimer } from './quiet-timer.js';
 import type { ConnectionGroup, ServerDrain } from './server-drain.js';
 
@@ -36,7 +37,7 @@ export class Http1Connections implements ConnectionGroup {
     this.#core = core;
     this.#quietMs = quietMs;
     server.on('connection', (socket: Socket) => this.#onTransport(socket));
-    const secure = server instanceof tls.Server;
+    const secure = isTlsServer(server);
     server.on(secure ? 'secureConnection' : 'connection', (socket: Socket) => this.#onConnection(socket));
     // Runs before the application's handler, so `Connection: close` is decided before any header is written.
     server.prependListener('request', (req: IncomingMessage, res: ServerResponse) =>

@@ -2,9 +2,9 @@
 // progress, requests on the TLS socket) lives in http1.ts, shared with plain HTTP.
 
 import type https from 'node:https';
-import tls from 'node:tls';
 import { HandoffError } from '../errors.js';
 import { HttpDrain, type HttpDrainOptions } from './http.js';
+import { isTlsServer } from './listener.js';
 
 /**
  * {@link HttpDrain} for an `https.Server`: the same guarantees as over plain HTTP/1.1 (no reset, no refused
@@ -16,7 +16,7 @@ import { HttpDrain, type HttpDrainOptions } from './http.js';
  */
 export class HttpsDrain extends HttpDrain {
   constructor(server: https.Server, options: HttpDrainOptions = {}) {
-    if (!(server instanceof tls.Server)) {
+    if (!isTlsServer(server)) {
       throw new HandoffError('InvalidOption', 'HttpsDrain needs an https.Server (a tls.Server)', {
         option: 'server',
       });

@@ -3,6 +3,7 @@
 
 import { closeSync } from 'node:fs';
 import net from 'node:net';
+import type tls from 'node:tls';
 import { HandoffError, ioError } from '../errors.js';
 import type { ResolvedListenerOptions } from './options.js';
 
@@ -107,4 +108,12 @@ function listen(server: net.Server, fd: number, backlog: number): Promise<void> 
     // Positional: Node 20 ignores `backlog` inside `{ fd }` options and listens with 511.
     server.listen({ fd }, backlog);
   });
+}
+
+/**
+ * True for a tls.Server (an https.Server included), told apart without loading node:tls, which a daemon
+ * serving plain HTTP never needs (it costs every daemon's start-up): only a TLS server has setSecureContext.
+ */
+export function isTlsServer(server: net.Server): server is tls.Server {
+  return typeof (server as Partial<tls.Server>).setSecureContext === 'function';
 }

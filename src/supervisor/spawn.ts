@@ -3,7 +3,7 @@
 // stream socketpair made by libuv for a 'pipe' slot) at 3+n. Every other fd of ours is close-on-exec. The
 // instance's stderr is a pipe the supervisor passes through to its own stderr, keeping the tail.
 
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { CrashEnv } from '../crash.js';
 import { HandoffError, ioError } from '../errors.js';
@@ -82,6 +82,8 @@ export async function spawnInstance(
   listeners: readonly SupervisedListener[],
 ): Promise<SpawnedInstance> {
   const slots = [...listeners.map((l) => l.fd), ...(role === 'successor' ? (['pipe'] as const) : [])];
+  // Loaded on first use: every daemon imports this package, and only a supervisor ever spawns.
+  const { spawn } = await import('node:child_process');
   const child = spawn(spec.command, [...(spec.args ?? [])], {
     stdio: ['inherit', 'inherit', 'pipe', ...slots],
     env: instanceEnv(role, listeners, spec.env),
