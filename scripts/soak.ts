@@ -80,6 +80,14 @@ function printReport(r: SoakResult): void {
     `supervisor: fds ${r.supervisor.fdsStart} → ${r.supervisor.fdsEnd}, RSS ${r.supervisor.rssStartKb} → ${r.supervisor.rssEndKb} kB`,
   );
   out(`disk faults: ${r.diskFaults ? 'on (tmpfs mounts)' : 'off (no permission to mount)'}`);
+  if (r.failuresByHandoff.length > 0) {
+    out();
+    out('failed requests by handoff (the period they failed in; where they were sent, if earlier):');
+    for (const f of r.failuresByHandoff) {
+      const sent = f.sentDuring === f.handoff ? '' : `, sent during #${f.sentDuring}`;
+      out(`  #${f.handoff} ${f.label}: ${f.reason} ×${f.count}${sent}`);
+    }
+  }
   out();
   if (r.failures.length === 0) out(`ok: every invariant held (seed ${r.seed})`);
   for (const failure of r.failures) out(`FAIL: ${failure} (seed ${r.seed})`);

@@ -42,6 +42,18 @@ export interface SoakResult {
   /** Failed requests outside every fault window (must be 0), by reason, with the handoff they came after. */
   readonly failedOutsideFaults: number;
   readonly outsideFaults: Array<{ reason: string; afterHandoff: number }>;
+  /**
+   * Every failed request by the handoff whose period it failed in (1-based, with its fault and step) and
+   * the handoff whose period it was sent in: a request sent in one period and failed in the next is the
+   * earlier fault's doing more often than the later one's.
+   */
+  readonly failuresByHandoff: Array<{
+    handoff: number;
+    label: string;
+    sentDuring: number;
+    reason: string;
+    count: number;
+  }>;
   readonly requests: { sent: number; failed: number };
   readonly writes: { acked: number; lost: number };
   readonly wrongReads: number;
@@ -74,7 +86,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const convergeTimeoutMs = options.convergeTimeoutMs ?? 60_000;
   const faults: Partial<Record<FaultKind, FaultStats>> = {};
   /** Each handoff's period (load time): from its start to the next one's, with the fault it carried. */
-  const periods: Array<{ kind: FaultKind | undefined; from: number }> = [];
+  const periods: Array<{ kind: FaultKind | undefined; label: string; from: number }> = [];
   const outcomes = { committed: 0, rolledBack: 0, other: 0 };
   const notConverged: number[] = [];
   let load: DemoLoad | undefined;
@@ -115,9 +127,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         faults[planned.fault] = stats;
         stats.injected++;
       }
-      periods.push({ kind: planned.fault, from });
-      supStart ??= await sampleSupervisor(service);
       const label = planned.fault ? `${planned.fault}${planned.step ? `@${planned.step}` : ''}` : 'clean';
+      periods.push({ kind: planned.fault, label, from });
+      supStart ??= await sampleSupervisor(service);
       const took = `${((load.elapsedMs() - from) / 1000).toFixed(1)} s`.padStart(7);
       log(
         `  ${String(planned.index + 1).padStart(4)} ${label.padEnd(28)} ${took}  ${reply.slice(0, 100)}${recovery ? ` [${recovery}]` : ''}`,
@@ -137,12 +149,27 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     // came): a fault's period runs until the next handoff begins, recovery included. A failure in the period
     // of a handoff without a fault is a failure of the tool.
     const outsideFaults: SoakResult['outsideFaults'] = [];
+    const periodAt = (ms: number) => {
+      let index = periods.length - 1;
+      while (index > 0 && periods[index]!.from > ms) index--;
+      return index;
+    };
+    const byHandoff = new Map<string, SoakResult['failuresByHandoff'][number]>();
     for (const sample of load.samples) {
       if (sample.ok) continue;
       const reason = sample.reason ?? 'unknown';
-      const endedAt = sample.at + sample.latencyMs;
-      let index = periods.length - 1;
-      while (index > 0 && periods[index]!.from > endedAt) index--;
+      const index = periodAt(sample.at + sample.latencyMs);
+      const sentDuring = periodAt(sample.at) + 1;
+      const key = `${index} ${sentDuring} ${reason}`;
+      const entry = byHandoff.get(key) ?? {
+        handoff: index + 1,
+        label: periods[index]?.label ?? 'clean',
+        sentDuring,
+        reason,
+        count: 0,
+      };
+      entry.count++;
+      byHandoff.set(key, entry);
       const kind = periods[index]?.kind;
       if (kind) {
         const stats = faults[kind]!;
@@ -161,6 +188,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
       faults,
       failedOutsideFaults,
       outsideFaults,
+      failuresByHandoff: [...byHandoff.values()],
       requests: { sent: sum(stats.map((s) => s.sent)), failed: sum(stats.map((s) => s.failed)) },
       writes: { acked: load.acked.size, lost: lost.length },
       wrongReads: load.wrongReads,
