@@ -2,12 +2,33 @@
 // reports they return. Hooks are async; one that blocks the event loop for longer than the supervisor's
 // liveness timeout (10 s) stops heartbeats and gets its handoff aborted.
 
+import { HandoffError, isHandoffError } from './errors.js';
+
 /** What `drain` is given. */
 export interface DrainContext {
   /** Unix epoch ms (the `Date.now()` scale) by which drain should be done: now + min(drainGrace, deadline). */
   readonly deadline: number;
-  /** Aborted when the handoff is abandoned (supervisor gone or session over) or the deadline passes. */
+  /**
+   * Aborted when the deadline passes (destroy what is left and return), or when the handoff is abandoned
+   * (the supervisor is gone): then `handoffAbandoned(signal)` is true, `resumeAfterAbort` follows at once,
+   * and a drain should return without destroying anything — its clients are served on.
+   */
   readonly signal: AbortSignal;
+}
+
+/** The reason a drain's signal carries when its handoff was abandoned (see `handoffAbandoned`). */
+export function abandonment(what: string): HandoffError {
+  return new HandoffError('Aborted', `${what}: the handoff is abandoned`, { abandoned: true });
+}
+
+/**
+ * True when a drain's `signal` aborted because the handoff was abandoned, not because its deadline passed:
+ * the daemon resumes next, so the open connections should be kept, not destroyed.
+ */
+export function handoffAbandoned(signal: AbortSignal): boolean {
+  return (
+    signal.aborted && isHandoffError(signal.reason, 'Aborted') && signal.reason.details.abandoned === true
+  );
 }
 
 export interface DrainReport {

@@ -55,6 +55,8 @@ export interface HandoffErrorDetails {
   readonly value?: string;
   /** Aborted: the reason the supervisor gave. */
   readonly reason?: string;
+  /** Aborted: set when a drain's handoff was abandoned (the supervisor is gone), not timed out. */
+  readonly abandoned?: boolean;
   /** PeerRejected: the peer's uid. */
   readonly uid?: number;
   /** Io, NotAListener: the fd at fault, and for NotAListener its LISTEN_FDNAMES name. */

@@ -3,7 +3,7 @@
 // what happens after a session ends; this file reports the phase it ended in.
 
 import { CrashPoint, crashHere } from './crash.js';
-import type { Drainable, DrainReport, SealReport } from './drainable.js';
+import { abandonment, type Drainable, type DrainReport, type SealReport } from './drainable.js';
 import { HandoffError, isHandoffError } from './errors.js';
 import {
   announce,
@@ -216,11 +216,13 @@ export class IncumbentSession {
     const waitUntil = startedAt + deadlineMs + 2 * ctx.timing.wireSlackMs;
     const deadline = startedAt + Math.min(drainGraceMs, deadlineMs);
     this.#announce(HandoffEvent.PREPARE, { handoffId: id, deadlineMs, drainGraceMs }, 'draining');
-    // Aborted also when the connection closes, so a running drain hook learns the handoff was abandoned.
-    const signal = AbortSignal.any([
-      ctx.conn.closeSignal,
-      AbortSignal.timeout(Math.max(0, deadline - startedAt)),
-    ]);
+    // Aborted at the deadline, or when the supervisor is gone: then a running drain learns the handoff was
+    // abandoned and returns keeping its connections (the resume follows), instead of destroying them.
+    const gone = new AbortController();
+    const onGone = () => gone.abort(abandonment(`the supervisor closed the session during the drain`));
+    ctx.conn.closeSignal.addEventListener('abort', onGone, { once: true });
+    if (ctx.conn.closeSignal.aborted) onGone();
+    const signal = AbortSignal.any([gone.signal, AbortSignal.timeout(Math.max(0, deadline - startedAt))]);
     let report: DrainReport;
     try {
       report = checkDrainReport(await this.#withHeartbeats(() => ctx.drainable.drain({ deadline, signal })));
@@ -229,6 +231,8 @@ export class IncumbentSession {
       ctx.logger.error({ handoffId: id, err: error }, 'drain failed; resuming');
       await this.#resumeThenIdle(id, 'drain failed');
       throw hookError('drain', error);
+    } finally {
+      ctx.conn.closeSignal.removeEventListener('abort', onGone);
     }
     this.#state = { phase: 'drained', id, waitUntil };
     const drainMs = Date.now() - startedAt;

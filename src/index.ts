@@ -29,6 +29,7 @@ export type {
   SealReport,
   StateSnapshot,
 } from './drainable.js';
+export { handoffAbandoned } from './drainable.js';
 export {
   ERROR_CODES,
   HandoffError,

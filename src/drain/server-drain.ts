@@ -2,7 +2,7 @@
 // finish, wait until none is left, destroy the rest at the deadline or on abort; and resume after an abort.
 
 import type net from 'node:net';
-import type { DrainContext, DrainReport } from '../drainable.js';
+import { type DrainContext, type DrainReport, handoffAbandoned } from '../drainable.js';
 import { MAX_TIMER_MS } from '../timing.js';
 import { ListenerGate } from './listener.js';
 import type { ResolvedListenerOptions } from './options.js';
@@ -88,7 +88,8 @@ export class ServerDrain {
     // except those the kernel handed over already, which each group treats as late arrivals.
     this.#closing = true;
     return await new Promise<DrainReport>((resolve) => {
-      const onAbort = () => settle(true);
+      // At the deadline what is left is destroyed; when the handoff was abandoned it is kept (resume follows).
+      const onAbort = () => settle(!handoffAbandoned(signal));
       const timer = setTimeout(onAbort, Math.min(Math.max(0, deadline - Date.now()), MAX_TIMER_MS));
       const settle = (forced: boolean) => {
         if (this.#settle !== settle) return;
@@ -102,7 +103,7 @@ export class ServerDrain {
       this.#settle = settle;
       signal.addEventListener('abort', onAbort, { once: true });
       for (const group of this.#groups) group.beginClosing();
-      if (signal.aborted) settle(true);
+      if (signal.aborted) onAbort();
       else if (this.openConnections === 0) settle(false);
     });
   }

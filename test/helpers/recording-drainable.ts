@@ -7,6 +7,8 @@ export type HookName = 'drain' | 'seal' | 'resumeAfterAbort';
 
 export interface RecordingDrainableOptions {
   drainDelayMs?: number;
+  /** drain() returns only when its signal aborts (the deadline, or an abandoned handoff). */
+  drainUntilAborted?: boolean;
   sealDelayMs?: number;
   /** Throw from the next N seal calls. */
   sealFailures?: number;
@@ -33,6 +35,9 @@ export class RecordingDrainable implements Drainable {
     this.calls.push('drain');
     this.drainContexts.push(context);
     if (this.options.drainDelayMs) await delay(this.options.drainDelayMs);
+    if (this.options.drainUntilAborted && !context.signal.aborted) {
+      await new Promise((resolve) => context.signal.addEventListener('abort', resolve, { once: true }));
+    }
     if (this.options.drainFailures) {
       this.options.drainFailures--;
       throw new Error('drain exploded (test)');

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { test } from 'node:test';
 import { HttpDrain } from '../../src/drain/http.js';
+import { abandonment, handoffAbandoned } from '../../src/drainable.js';
 import { isHandoffError } from '../../src/errors.js';
 import { dupFd } from '../../src/os.js';
 import { holdListeningSocket } from '../helpers/dup-fd.js';
@@ -282,6 +283,29 @@ test('an aborted signal ends the drain at once and destroys what is left', async
   await waitFor(() => !drainer.accepting, { what: 'accept to stop' });
   controller.abort();
   assert.deepEqual(await drained, { openConnsRemaining: 1, acceptClosed: true });
+});
+
+test('a signal aborted because the handoff was abandoned ends the drain at once and keeps what is open', async (t) => {
+  const app = makeServer();
+  const drainer = new HttpDrain(app.server);
+  await listen(app.server, { port: 0, host: '127.0.0.1' });
+  t.after(() => closeServer(app.server));
+
+  const inFlight = request(portOf(app.server), false, '/hang');
+  await waitFor(() => app.entered === 1, { what: 'the handler to run' });
+  const controller = new AbortController();
+  const drained = drainer.drain({ deadline: soon(60_000), signal: controller.signal });
+  await waitFor(() => !drainer.accepting, { what: 'accept to stop' });
+  controller.abort(abandonment('the test supervisor left'));
+  assert.equal(handoffAbandoned(controller.signal), true);
+  assert.deepEqual(await drained, { openConnsRemaining: 1, acceptClosed: true });
+  // The daemon resumes next; the request that was in flight is answered, not reset.
+  await drainer.resume();
+  app.release();
+  const reply = await inFlight;
+  assert.equal(reply.status, 200);
+  assert.equal(reply.body, 'a');
+  assert.equal(handoffAbandoned(AbortSignal.abort()), false, 'a plain abort is not an abandonment');
 });
 
 test('a server on a port it bound itself keeps the socket through a drain: a client that connects then is served after resume', async (t) => {

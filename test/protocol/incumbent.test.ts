@@ -8,6 +8,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { bindControlSocket } from '../../src/control-socket.js';
+import { handoffAbandoned } from '../../src/drainable.js';
 import { isHandoffError } from '../../src/errors.js';
 import { HandoffEvent } from '../../src/events.js';
 import { Incumbent } from '../../src/incumbent.js';
@@ -179,6 +180,34 @@ test('supervisor disconnect after seal: the flock is re-taken, resume runs once,
   const next = await FakeSupervisor.connect(t, h.controlPath);
   await next.sync();
   assert.equal(h.drainable.count('resumeAfterAbort'), 1);
+});
+
+test("a drain's signal says whether the supervisor left (abandoned: keep connections) or the deadline passed", async (t) => {
+  const h = await startIncumbent(t, { drainUntilAborted: true });
+  const prepare = (sup: FakeSupervisor, drainGraceMs: bigint) =>
+    sup.send({
+      type: 'PrepareHandoff',
+      handoffId: sup.handoffId,
+      successorPid: 1,
+      deadlineMs: 60_000n,
+      drainGraceMs,
+    });
+  const left = await FakeSupervisor.connect(t, h.controlPath);
+  await prepare(left, 60_000n);
+  await waitFor(() => h.drainable.count('drain') === 1, { what: 'the drain to start' });
+  left.close();
+  await waitFor(() => h.drainable.count('resumeAfterAbort') === 1, {
+    what: 'resume after the supervisor left',
+  });
+  const abandoned = h.drainable.drainContexts[0]!.signal;
+  assert.equal(handoffAbandoned(abandoned), true, String(abandoned.reason));
+
+  const patient = await FakeSupervisor.connect(t, h.controlPath);
+  await prepare(patient, 200n);
+  await patient.expect('Drained');
+  const timedOut = h.drainable.drainContexts[1]!.signal;
+  assert.equal(timedOut.aborted, true, 'aborted at the drain deadline');
+  assert.equal(handoffAbandoned(timedOut), false);
 });
 
 test('supervisor disconnect after drain only: resume runs once', async (t) => {
