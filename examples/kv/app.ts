@@ -4,7 +4,7 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpDrain, type HttpDrainOptions } from '../../src/drain/http.js';
-import type { Drainable, ReadinessSnapshot } from '../../src/drainable.js';
+import { type Drainable, handoffAbandoned, type ReadinessSnapshot } from '../../src/drainable.js';
 import type { Store } from './store.js';
 import { StoreError } from './store-error.js';
 
@@ -98,6 +98,9 @@ export function createKvApp(options: KvAppOptions): KvApp {
     async drain(context) {
       // HTTP first: PUTs on connections still open reach an open store and are acknowledged (header above).
       const report = await drainer.drain(context);
+      // The supervisor left mid-drain: resumeAfterAbort comes next and the connections were kept, so do not
+      // start refusing writes (their PUTs would get 503 for nothing).
+      if (handoffAbandoned(context.signal)) return report;
       // Then no connection is left; every accepted put is fsynced before drain reports done (docs/protocol.md §7).
       await store.drainWrites();
       return report;
