@@ -217,6 +217,9 @@ export class HandoffRun {
       }),
     };
     this.#n = n;
+    // An interrupt that came while spawnInstance ran found no successor to kill: stop now (perform's finally
+    // kills it) rather than wait out its start-up.
+    this.#signal?.throwIfAborted();
     this.report.successor = { pid: spawned.pid };
     this.#progress('spawned');
     crashHere(CrashPoint.S_AFTER_SPAWN_SUCCESSOR);

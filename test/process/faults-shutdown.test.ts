@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { sendTrigger } from '../../src/cli/trigger.js';
 import { DataDirLock } from '../../src/lock.js';
 import { listProcesses, processesWithEnv } from '../helpers/proc.js';
+import { referenceTimer } from '../helpers/reference-timer.js';
 import { processAlive } from '../helpers/spawn-child.js';
 import {
   buildScript,
@@ -55,8 +56,14 @@ test('SIGTERM while the new build starts: the supervisor exits 0 and no daemon i
   const slow = buildScript(s.dir, 'slow-start', { HANDOFF_START_DELAY_MS: '60000' });
   const handoff = sendTrigger(s.trigger, `handoff ${slow}`);
   await waitFor(async () => (await s.status())?.handoffs.inProgress, { what: 'the handoff to begin' });
+  // The new build would take 60 s to say Hello; the stop must not wait for it. Half of that separates
+  // "stopped within the grace" from "waited out the start-up" (which a SIGTERM landing while the successor
+  // was being spawned once did), however slow the machine.
+  const halfTheStartUp = referenceTimer(30_000);
+  t.after(() => halfTheStartUp.cancel());
   process.kill(s.supervisor.pid, 'SIGTERM');
   assert.deepEqual(await s.supervisor.exited, { code: 0, signal: null }, s.supervisor.tail());
+  assert.equal(halfTheStartUp.fired, false, 'the supervisor waited for the new build to start');
   assert.match((await handoff).result, /committed=false abort_reason=Some\(".*supervisor is stopping/);
   await assertNothingLeft(s);
 });
