@@ -123,17 +123,25 @@ export class Handoffs {
     onStep?: (step: string, elapsedMs: number) => void,
     trigger: HandoffTrigger = 'request',
   ): Promise<HandoffOutcome> {
+    let build: InstanceSpec;
     try {
-      if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
+      build = this.#requestedBuild(binary);
     } catch (error) {
       return Promise.reject(error);
     }
-    const restartBuild = this.#keeper.build;
-    const build: InstanceSpec =
-      binary === undefined || binary === restartBuild.command
-        ? restartBuild
-        : { command: binary, args: this.#config.args, env: this.#config.env };
     return this.#perform(build, onStep, trigger);
+  }
+
+  /**
+   * The build a trigger names: the one restarts use when it names none (or that same binary), else `binary`
+   * with the configured args and env. Throws `InvalidOption` for a binary a trigger may not name.
+   */
+  #requestedBuild(binary: string | undefined): InstanceSpec {
+    if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
+    const restartBuild = this.#keeper.build;
+    return binary === undefined || binary === restartBuild.command
+      ? restartBuild
+      : { command: binary, args: this.#config.args, env: this.#config.env };
   }
 
   /** SIGHUP: a handoff to the build restarts use (never one that failed its probation), unless one runs. */
@@ -331,8 +339,7 @@ export class Handoffs {
     if (this.#keeper.current || !this.#keeper.gaveUp || this.#stopping || this.#running) {
       return this.handoff(binary, onStep);
     }
-    if (binary !== undefined) checkTriggerBinary(binary, this.#config.allowedBinaryDirs);
-    const build = binary === undefined ? this.#keeper.build : { ...this.#keeper.build, command: binary };
+    const build = this.#requestedBuild(binary);
     if (this.#rejected?.binary === build.command) this.#rejected = undefined;
     this.#log.warn({ binary: build.command }, 'cold-starting a build on request after restarts gave up');
     await this.#keeper.revive(build);
