@@ -1,7 +1,7 @@
 // The demo's report: requests by kind, acknowledged writes found after the run, each handoff's outcome and
 // phase times, the accept gap, and client latency in steady state and during handoffs.
 
-import type { HandoffReport } from '../src/supervisor/report.js';
+import { acceptGapEstimateMs, type HandoffReport } from '../src/supervisor/report.js';
 import type { DemoLoad } from './demo-load.js';
 
 export interface DemoResult {
@@ -47,10 +47,7 @@ export function printReport(result: DemoResult, json: boolean): number {
   const during = (at: number) => windows.some(([from, to]) => at >= from && at <= to);
   const steady = latency(load.samples.filter((s) => !during(s.at)).map((s) => s.latencyMs));
   const inHandoff = latency(load.samples.filter((s) => during(s.at)).map((s) => s.latencyMs));
-  // Nobody accepts from the incumbent's drain until the successor listens: bounded by drain + seal + begin→ready.
-  const gaps = reports
-    .filter((r) => r.status === 'committed')
-    .map((r) => (r.phases.drainMs ?? 0) + (r.phases.sealMs ?? 0) + (r.phases.beginToReadyMs ?? 0));
+  const gaps = reports.map(acceptGapEstimateMs).filter((gap) => gap !== undefined);
   const committed = reports.filter((r) => r.status === 'committed').length;
   const rolledBack = reports.filter((r) => r.status === 'rolled back').length;
   const expectedCommits = reports.length - 1;

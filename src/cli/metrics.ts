@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type * as PromClient from 'prom-client';
 import { ERROR_CODES, ioError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { type HandoffReport, ROLLBACK_KINDS } from '../supervisor/report.js';
+import { acceptGapEstimateMs, type HandoffReport, ROLLBACK_KINDS } from '../supervisor/report.js';
 import type { FallBackRecord } from './history.js';
 
 /** The metric names (Prometheus conventions: a unit suffix, `_total` for counters). */
@@ -239,15 +239,8 @@ function registerMetrics(
         const ms = report.phases[phase as keyof typeof phases];
         if (ms !== undefined) histogramOf.observe(ms / 1000);
       }
-      const { drainMs, sealMs, beginToReadyMs } = report.phases;
-      if (
-        outcome === 'committed' &&
-        drainMs !== undefined &&
-        sealMs !== undefined &&
-        beginToReadyMs !== undefined
-      ) {
-        acceptGap.observe((drainMs + sealMs + beginToReadyMs) / 1000);
-      }
+      const gapMs = acceptGapEstimateMs(report);
+      if (gapMs !== undefined) acceptGap.observe(gapMs / 1000);
     },
     fallBack(record) {
       fallBacks.inc({ cause: record.cause, how: record.how === 'cold start' ? 'cold_start' : 'handoff' });

@@ -76,6 +76,18 @@ export interface HandoffReport {
   phases: PhaseDurations;
 }
 
+/**
+ * The accept gap of a committed handoff, estimated from its phases: nobody accepts from the start of the
+ * old build's drain until the new build listens, so drain + seal + begin→ready bounds it from above.
+ * Undefined for a handoff that did not commit or lacks a phase.
+ */
+export function acceptGapEstimateMs(report: HandoffReport): number | undefined {
+  const { drainMs, sealMs, beginToReadyMs } = report.phases;
+  if (report.status !== 'committed' || drainMs === undefined || sealMs === undefined) return undefined;
+  if (beginToReadyMs === undefined) return undefined;
+  return drainMs + sealMs + beginToReadyMs;
+}
+
 /** A build id for display: printable UTF-8 as text, anything else as hex. */
 export function displayBuildId(bytes: Uint8Array): string {
   const text = Buffer.from(bytes).toString('utf8');
