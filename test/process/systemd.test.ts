@@ -91,7 +91,7 @@ test('a handoff asked for while the supervisor still starts waits for READY=1, t
   });
   const early = sendTrigger(s.trigger, 'handoff');
   assert.equal(markerPids(s.markers, 'serving').length, 0, 'asked before the first daemon served');
-  assert.match((await early).result, /committed=true/);
+  assert.match((await early).result, /committed=true/, s.supervisor.tail());
   process.kill(s.supervisor.pid, 'SIGTERM');
   assert.deepEqual(await s.supervisor.exited, { code: 0, signal: null }, s.supervisor.tail());
   const kinds = (await notifications(receiver)).map((n) => n.message.split('\n')[0]);
