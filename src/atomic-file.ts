@@ -12,8 +12,17 @@ import { basename, dirname, join } from 'node:path';
  * open instead of being followed or truncated), fsynced, renamed over `path` (rename replaces a symlink at
  * `path` itself, never its target), and the directory fsynced. The temporary file is removed on any error.
  * Errors are the raw Node system errors.
+ *
+ * `durable: false` skips both fsyncs, for a file that only describes live processes (the pidfile): readers
+ * still never see a torn file, and after a power loss, which such a file could survive empty or missing,
+ * nothing it named is alive. Two fsyncs fewer matter where the write sits in a handoff's accept gap.
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export async function writeFileAtomic(
+  path: string,
+  data: string | Uint8Array,
+  mode = 0o600,
+  { durable = true }: { readonly durable?: boolean } = {},
+): Promise<void> {
   const dir = dirname(path);
   const tmp = join(dir, `.${basename(path)}.${randomHex(6)}.tmp`);
   const file = await open(
@@ -25,7 +34,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     try {
       await file.writeFile(data);
       // Data must be on disk before the rename makes it visible, or a crash could expose an empty file.
-      await file.sync();
+      if (durable) await file.sync();
     } finally {
       await file.close();
     }
@@ -34,6 +43,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await unlink(tmp).catch(() => {});
     throw error;
   }
+  if (!durable) return;
   // The rename itself lives in the directory: without this fsync a crash could forget it.
   const dirHandle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
   try {

@@ -85,8 +85,9 @@ export class DataDirLock {
     const pidfile = join(dataDir, PIDFILE_NAME);
     try {
       // Written only after the flock is ours: a pidfile never names a process that does not hold (or did not
-      // last hold) the lock. A crashed holder's pidfile stays behind and is replaced here.
-      await writeFileAtomic(pidfile, `${process.pid}\n`, 0o644);
+      // last hold) the lock. A crashed holder's pidfile stays behind and is replaced here. Not fsynced: it
+      // names a live process, and a successor writes it after Begin, inside the accept gap.
+      await writeFileAtomic(pidfile, `${process.pid}\n`, 0o644, { durable: false });
     } catch (cause) {
       // The flock is the lock; the pidfile only helps messages and the stale-lock check. A full or
       // read-only disk must not turn a resume or a restart into an outage.
