@@ -55,8 +55,8 @@ export async function writeFileAtomic(
 
 /**
  * `bytes` random bytes from the kernel's CSPRNG, as hex: a temporary file's name. Read from /dev/urandom
- * rather than through `node:crypto`, which nothing else in the library needs and which would add ~8 ms of
- * module loading to every daemon's start (docs/operations.md, "Start-up cost"). The name's safety does not
+ * rather than through `node:crypto`, which nothing else in the library needs and whose loading added ~9 ms
+ * to every daemon's start (measured; docs/operations.md, "Start-up cost"). The name's safety does not
  * rest on it (O_EXCL|O_NOFOLLOW does); without /dev/urandom (a bare chroot) Math.random names it instead.
  */
 function randomHex(bytes: number): string {

@@ -13,7 +13,7 @@ test('50 concurrent writes to one path all succeed, the file holds one of them, 
   const dir = tempDir(t);
   const path = join(dir, 'state');
   const contents = Array.from({ length: 50 }, (_, i) => `write ${i}\n`);
-  // All 50 temporary files exist at once before any rename: one name drawn twice would fail with EEXIST.
+  // The writes overlap, so many temporary files exist at once: one name drawn twice would fail with EEXIST.
   await Promise.all(contents.map((content) => writeFileAtomic(path, content)));
   assert.ok(contents.includes(readFileSync(path, 'utf8')));
   assert.deepEqual(readdirSync(dir), ['state']);
