@@ -56,8 +56,8 @@ await runDaemon({
     // Read-only, no lock: the old build may be appending right now. What it writes from here until its
     // seal is the tail that start replays.
     const prepared = await PreparedLog.prepare(context.dataDir);
-    const { bytes, keys, ms } = prepared;
-    context.logger.info({ role: context.role, bytes, keys, ms: Math.round(ms) }, 'kv log prepared');
+    const { bytes, keys, ms, passes } = prepared;
+    context.logger.info({ role: context.role, bytes, keys, passes, ms: Math.round(ms) }, 'kv log prepared');
     return prepared;
   },
   async start(context, prepared) {

@@ -167,3 +167,34 @@ test('an index full of keys refuses a new key with TooManyKeys, in replay and in
   await assert.rejects(PreparedLog.prepare(dir, { maxKeys: 2 }), { code: 'TooManyKeys' });
   assert.equal((await openStore(t, dir, { maxKeys: 3 })).stats.keys, 3);
 });
+
+test('prepare while the incumbent appends: the passes read a moving log, and open sees every write', async (t) => {
+  const dir = tempDir(t);
+  // An 8 MB prefix, so that the first replay takes a while; then a store appends to it throughout prepare.
+  const records = Array.from({ length: 200_000 }, (_, i) =>
+    encodePut(i + 1, Buffer.from(`p${i % 5000}`), Buffer.from(`prefix-${i}`)),
+  );
+  writeFileSync(join(dir, LOG_FILE), Buffer.concat([MAGIC, ...records]));
+  const incumbent = await openStore(t, dir);
+  const acked = new Map<string, string>();
+  let preparing = true;
+  const writer = (async () => {
+    // How many puts land in which pass is up to the scheduler; what must hold whatever it does is below.
+    for (let i = 0; preparing; i++) {
+      const value = `${i}:`.padEnd(4096, 'x');
+      await incumbent.put(`w${i % 100}`, Buffer.from(value));
+      acked.set(`w${i % 100}`, value);
+    }
+  })();
+  const prepared = await PreparedLog.prepare(dir);
+  preparing = false;
+  await writer;
+  await incumbent.seal();
+
+  const successor = await openStore(t, dir, { prepared });
+  assert.equal(successor.opened.preparedUnused, undefined, 'the prepared prefix was used');
+  assert.ok(acked.size > 0, 'the store wrote while prepare ran');
+  for (const [key, value] of acked) assert.equal(text(successor.get(key)), value, key);
+  assert.equal(text(successor.get('p4999')), 'prefix-199999');
+  assert.equal(successor.revision, incumbent.revision);
+});
