@@ -31,8 +31,8 @@ export async function findLiveDaemon(controlPath: string): Promise<LiveDaemon | 
   }
   try {
     const peerPid = conn.peerPid;
-    const { message } = await conn.read(ADOPT_PROBE_MS, 'Hello');
     if (peerPid === undefined) return undefined;
+    const { message } = await conn.read(ADOPT_PROBE_MS, 'Hello');
     if (message.type !== 'Hello' || message.role !== 'Incumbent' || message.pid !== peerPid) return undefined;
     return { pid: peerPid, buildId: message.buildId };
   } catch {

@@ -83,8 +83,13 @@ export interface HandoffReport {
  */
 export function acceptGapEstimateMs(report: HandoffReport): number | undefined {
   const { drainMs, sealMs, beginToReadyMs } = report.phases;
-  if (report.status !== 'committed' || drainMs === undefined || sealMs === undefined) return undefined;
-  if (beginToReadyMs === undefined) return undefined;
+  if (
+    report.status !== 'committed' ||
+    drainMs === undefined ||
+    sealMs === undefined ||
+    beginToReadyMs === undefined
+  )
+    return undefined;
   return drainMs + sealMs + beginToReadyMs;
 }
 
