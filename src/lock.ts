@@ -23,6 +23,12 @@ const openFd = promisify(openCallback);
 export interface DataDirLockOptions {
   /** Where a failed pidfile write or delete is reported (the pidfile is advisory). Default: nowhere. */
   readonly logger?: Logger;
+  /**
+   * Leave the pidfile to a `writePidfile()` call, to await later. For a successor after Begin: creating
+   * and renaming a file can wait on the filesystem's journal (measured 3–6 ms on ext4 while the supervisor
+   * fsyncs its handoff journal), and nobody accepts connections until this process listens. Default: false.
+   */
+  readonly deferPidfile?: boolean;
 }
 
 /**
@@ -82,21 +88,33 @@ export class DataDirLock {
         path: lockPath,
       });
     }
-    const pidfile = join(dataDir, PIDFILE_NAME);
+    const lock = new DataDirLock(dataDir, fd, logger);
+    if (!options.deferPidfile) await lock.writePidfile();
+    return lock;
+  }
+
+  /**
+   * Writes the pidfile (our pid and a newline, atomically). `acquire` does it unless told `deferPidfile`;
+   * then call this once, and let it resolve before `release()`. Never throws: a failure is logged, and a
+   * released lock writes nothing. Until it is written, a `LockHeld` names pid 0 (or the last holder's
+   * pid, when its pidfile survived a crash); either way the busy flock refuses.
+   */
+  async writePidfile(): Promise<void> {
+    if (this.#fd === undefined) return;
+    const pidfile = join(this.#dataDir, PIDFILE_NAME);
     try {
       // Written only after the flock is ours: a pidfile never names a process that does not hold (or did not
       // last hold) the lock. A crashed holder's pidfile stays behind and is replaced here. Not fsynced: it
-      // names a live process, and a successor writes it after Begin, inside the accept gap.
+      // names a live process, and a successor writes it after Begin, while the handoff is in flight.
       await writeFileAtomic(pidfile, `${process.pid}\n`, 0o644, { durable: false });
     } catch (cause) {
       // The flock is the lock; the pidfile only helps messages and the stale-lock check. A full or
       // read-only disk must not turn a resume or a restart into an outage.
-      logger.warn(
+      this.#logger.warn(
         { err: cause, path: pidfile },
         'could not write the pidfile; holding the data-dir lock anyway',
       );
     }
-    return new DataDirLock(dataDir, fd, logger);
   }
 
   /**

@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { isHandoffError } from '../../src/errors.js';
@@ -107,6 +107,26 @@ test('acquire creates the data dir recursively and never truncates an existing l
   lock.release();
   assert.equal(readFileSync(lockPath, 'utf8'), 'keep me');
   assert.equal(statSync(lockPath).ino, ino);
+});
+
+test('a deferred pidfile: none until writePidfile, the flock refuses meanwhile, release deletes it', async (t) => {
+  const dir = tempDir(t);
+  const lock = await DataDirLock.acquire(dir, { deferPidfile: true });
+  t.after(() => lock.release());
+  assert.equal(existsSync(join(dir, PIDFILE_NAME)), false, 'no pidfile before writePidfile');
+  // The flock is the lock: without a pidfile a second acquire is refused all the same, naming no pid.
+  await assert.rejects(DataDirLock.acquire(dir), (error) => {
+    assert.ok(isHandoffError(error, 'LockHeld'), String(error));
+    assert.equal(error.details.holderPid, 0);
+    return true;
+  });
+  await lock.writePidfile();
+  assert.equal(readPidfile(dir), `${process.pid}\n`);
+  lock.release();
+  assert.equal(existsSync(join(dir, PIDFILE_NAME)), false, 'release deletes the pidfile');
+  // A released lock writes nothing: no pidfile may name a process that does not hold the lock.
+  await lock.writePidfile();
+  assert.equal(existsSync(join(dir, PIDFILE_NAME)), false, 'writePidfile after release writes nothing');
 });
 
 test('util-linux flock(1) holding the lock file makes acquire fail with holder pid 0 (no pidfile)', async (t) => {
