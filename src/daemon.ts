@@ -38,7 +38,10 @@ export interface DaemonContext extends PrepareContext {
 /** The running daemon, as `start` returns it. */
 export interface DaemonApp {
   readonly drainable: Drainable;
-  /** What a successor announces in Ready; called after `start`. Default: healthy, nothing listed. */
+  /**
+   * What a successor announces in Ready: called once, as soon as `start` resolves and before this process
+   * serves anything, so the revisions are those it took over. Default: healthy, nothing listed.
+   */
   readiness?(): ReadinessSnapshot | Promise<ReadinessSnapshot>;
   /**
    * Graceful stop outside a handoff (SIGTERM), or after a start-up that failed once `start` had returned:
@@ -214,35 +217,54 @@ async function startUp<Prepared>(
   const begun = await handshook.waitForBegin();
   let lock: DataDirLock | undefined;
   let app: DaemonApp | undefined;
+  let pidfileWritten: Promise<void> | undefined;
   const heartbeats = begun.startHeartbeats();
   try {
     // The incumbent sealed and released the lock: it must be free now (docs/protocol.md).
     step.name = 'lock';
-    lock = await DataDirLock.acquire(options.dataDir, { logger });
+    // Between Begin and listening nobody accepts, so the pidfile is written while `start` runs, not before.
+    lock = await DataDirLock.acquire(options.dataDir, { logger, deferPidfile: true });
+    pidfileWritten = lock.writePidfile();
     step.name = 'start';
     app = withBacklogRestored(await options.start(context(begun), prepared), role.listeners, logger);
-    // One turn of the event loop before announcing: `start` listens, but the connections that waited in the
-    // accept queue through the handoff are accepted only when the loop next polls, and everything up to the
-    // control-socket bind below runs without polling. Measured on the kv example (12 handoffs each way,
-    // interleaved, load average ~10): the accept gap's median fell from 105–116 ms to 79–94 ms. Serving
-    // before Ready is safe: this process holds the lock and the old one has sealed.
-    await new Promise((resolve) => setImmediate(resolve));
-    step.name = 'announce';
-    heartbeats.stop();
+    // Ready reports what this process took over, so the snapshot comes before it serves anything: the
+    // revisions must be the ones the incumbent sealed, not those of the writes served below.
     const readiness = (await app.readiness?.()) ?? {
       listeningOn: [],
       healthzOk: true,
       advertisedRevisionPerShard: [],
     };
+    // Serving before Ready is safe: this process holds the lock and the old one has sealed. Should the
+    // handoff still roll back, the incumbent's resumeAfterAbort finds these writes in the data dir.
+    await serveWhatWaited();
+    // Before Ready: once the handoff commits, the pidfile names this process.
+    await pidfileWritten;
+    step.name = 'announce';
+    heartbeats.stop();
     const incumbent = await begun.announceAndBind(readiness, options.controlPath, lock, incumbentOptions);
     logger.info({ controlPath: options.controlPath, handoffId: begun.handoffId }, 'serving (took over)');
     return { incumbent, app };
   } catch (error) {
     heartbeats.stop();
     begun.abandon();
+    // A pidfile write still in flight lands before release deletes the pidfile (writePidfile never throws).
+    await pidfileWritten;
     if (lock) await stopThenRelease(app, lock, logger);
     throw error;
   }
+}
+
+/**
+ * Lets the event loop poll at least twice before the announce work: one poll accepts the connections that
+ * waited in the accept queue through the handoff, the next reads their first requests (a socket accepted
+ * in a poll is watched from the following one). `start` resolves in the middle of a loop iteration, and
+ * everything from there to the control-socket bind runs without polling: a `setImmediate` scheduled
+ * before this iteration's check phase runs in it, with no poll in between, and each one after that runs
+ * one iteration, so one poll, later. Traced on the kv example under load (12 handoffs): the first accept
+ * came 14.6 ms (median) after `start` resolved with a single setImmediate, after Ready and the bind.
+ */
+async function serveWhatWaited(): Promise<void> {
+  for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
 }
 
 /**

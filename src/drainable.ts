@@ -74,7 +74,11 @@ export interface Drainable {
   drain(context: DrainContext): Promise<DrainReport>;
   /** Flush, finalise, fsync and close every writer. Do not release the lock. */
   seal(): Promise<SealReport>;
-  /** Reopen writers and accept again. Must be idempotent: it may follow a drain, a seal, or nothing. */
+  /**
+   * Reopen writers and accept again. Must be idempotent: it may follow a drain, a seal, or nothing. After a
+   * seal, reload what changed: a successor serves from the moment it listens, before its Ready, so one
+   * rolled back after that may have written to the data dir.
+   */
   resumeAfterAbort(): Promise<void>;
   /** Diagnostics only; never called during a handoff. */
   snapshotState?(): Promise<StateSnapshot>;

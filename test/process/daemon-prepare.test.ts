@@ -3,9 +3,12 @@
 // successor that hangs after Begin is rolled back by the ready budget, and a good prepare reaches start.
 
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { PIDFILE_NAME } from '../../src/lock.js';
 import type { HandoffSpec } from '../../src/supervisor/options.js';
 import { HandoffFixture } from '../helpers/handoff-fixture.js';
 import { processAlive } from '../helpers/spawn-child.js';
@@ -154,6 +157,8 @@ test('a cold start prepares with the lock held, and a good prepare reaches start
   const nPid = outcome.child.pid!;
   assert.deepEqual(f.markerPids('start-got-prepared'), [o.pid, nPid]);
   assert.deepEqual(f.markerPids('prepare-lock-held'), [o.pid], "the successor's prepare had no lock");
+  // The successor writes its pidfile after it serves, but before Ready: a commit means it names the successor.
+  assert.equal(readFileSync(join(f.dataDir, PIDFILE_NAME), 'utf8'), `${nPid}\n`);
   // The successor prepared before the incumbent was asked to drain.
   const [[, preparedAt] = [0, Number.NaN]] = f.markerLines('prepare-successor');
   const [[, drainedAt] = [0, Number.NaN]] = f.markerLines('drain-called');
