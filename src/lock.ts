@@ -2,9 +2,8 @@
 // <dataDir>/.handoff.lock marks the writer; the kernel drops it when the holder dies. .handoff.pidfile only
 // names the holder for error messages and for the stale-lock check.
 
-import { closeSync, constants, fstatSync, open as openCallback, unlinkSync } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, unlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
 import { readBoundedFile, writeFileAtomic } from './atomic-file.js';
 import { HandoffError, ioError, isHandoffError } from './errors.js';
 import { type Logger, silentLogger } from './log.js';
@@ -17,8 +16,6 @@ export const LOCK_FILE_NAME = '.handoff.lock';
 export const PIDFILE_NAME = '.handoff.pidfile';
 /** A pidfile is a pid and a newline; anything longer is not one of ours and is not read. */
 const PIDFILE_MAX_BYTES = 64;
-
-const openFd = promisify(openCallback);
 
 export interface DataDirLockOptions {
   /** Where a failed pidfile write or delete is reported (the pidfile is advisory). Default: nowhere. */
@@ -67,7 +64,9 @@ export class DataDirLock {
       // O_NOFOLLOW: a symlink planted at the lock path is refused, never followed to lock (or create) a file
       // elsewhere. Read-only is all flock needs, and it still opens on a filesystem remounted read-only.
       // Node opens every file with O_CLOEXEC, which keeps the lock fd, and so the lock, out of every child.
-      fd = await openFd(lockPath, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+      // Blocking, like the directory checks above: a successor opens it after Begin, while nobody accepts,
+      // where a thread-pool round trip costs ~1 ms under load and the open itself microseconds.
+      fd = openSync(lockPath, constants.O_RDONLY | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
     } catch (cause) {
       const hint = (cause as NodeJS.ErrnoException).code === 'ELOOP' ? ' (it is a symlink; remove it)' : '';
       throw ioError(`cannot open lock file ${lockPath}${hint}`, cause, { path: lockPath });

@@ -2,7 +2,7 @@
 // still be appending to it (a successor's prepare, before its Hello), and `Store.open` later goes on from
 // where it stopped, checking first that the prefix it read is still the log's prefix.
 
-import type { Stats } from 'node:fs';
+import { fstatSync, readSync, type Stats } from 'node:fs';
 import { constants, type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ioError } from '../../src/errors.js';
@@ -20,6 +20,13 @@ export const LOG_FILE = 'kv.log';
  */
 const MAX_CATCH_UP_PASSES = 4;
 const CAUGHT_UP_BYTES = 64 * 1024;
+
+/**
+ * A tail up to this long is read with blocking calls. `Store.open` runs on a successor after Begin, while
+ * nobody accepts, and each thread-pool round trip costs ~1 ms there under load (traced), against
+ * microseconds for a read of a few KiB from the page cache. A longer tail keeps the event loop free.
+ */
+const BLOCKING_TAIL_BYTES = 4 * 1024 * 1024;
 
 /**
  * A log prefix replayed without the data-dir lock: every whole record the file held when prepare read
@@ -128,15 +135,19 @@ export async function replayFrom(
 ): Promise<ReplayedFrom> {
   let preparedUnused: string | undefined;
   if (options.prepared) {
-    const stat = await statOf(fh, path);
+    const stat = statOf(fh, path);
     const taken = options.prepared.take(path, stat);
     if (typeof taken === 'string') {
       preparedUnused = taken;
     } else {
       const preparedBytes = taken.goodBytes;
       try {
-        const replayed = await replayLog(fh, path, taken, stat.size);
-        const unproven = options.prefixTrusted ? undefined : await prefixUnproven(fh, taken, replayed.seals);
+        // Only what the writer appended since prepare's last pass: a few KiB, read without the thread pool.
+        const replayed = await replayLog(fh, path, taken, {
+          fileBytes: stat.size,
+          blocking: stat.size - taken.goodBytes <= BLOCKING_TAIL_BYTES,
+        });
+        const unproven = options.prefixTrusted ? undefined : prefixUnproven(fh, taken, replayed.seals);
         if (unproven === undefined) return { state: taken, replayed, preparedBytes };
         preparedUnused = unproven;
       } catch (error) {
@@ -152,9 +163,10 @@ export async function replayFrom(
   return { state, replayed, preparedBytes: 0, ...(preparedUnused !== undefined && { preparedUnused }) };
 }
 
-async function statOf(fh: FileHandle, path: string): Promise<Stats> {
+/** A blocking stat: see BLOCKING_TAIL_BYTES. */
+function statOf(fh: FileHandle, path: string): Stats {
   try {
-    return await fh.stat();
+    return fstatSync(fh.fd);
   } catch (error) {
     throw ioError(`cannot stat ${path}`, error, { path });
   }
@@ -168,17 +180,13 @@ async function statOf(fh: FileHandle, path: string): Promise<Stats> {
  * the prefix must end with one (the writer sealed before prepare and wrote nothing after), still there.
  * Undefined when proven; otherwise why not.
  */
-async function prefixUnproven(
-  fh: FileHandle,
-  state: LogState,
-  tailSeals: number,
-): Promise<string | undefined> {
+function prefixUnproven(fh: FileHandle, state: LogState, tailSeals: number): string | undefined {
   if (tailSeals > 0) return undefined;
   const fingerprint = state.sealedFingerprint;
   if (fingerprint === undefined) return 'the log does not end with a seal footer';
   const at = state.goodBytes - SEAL_RECORD_BYTES;
   const footer = Buffer.alloc(SEAL_RECORD_BYTES);
-  const { bytesRead } = await fh.read(footer, 0, SEAL_RECORD_BYTES, at);
+  const bytesRead = readSync(fh.fd, footer, 0, SEAL_RECORD_BYTES, at);
   const decoded = decodeRecord(footer.subarray(0, bytesRead), 0);
   const same =
     decoded.kind === 'record' &&

@@ -3,6 +3,7 @@
 // earlier one stopped (prepare → open); the store decides what to do with a torn tail.
 
 import { createHash, type Hash } from 'node:crypto';
+import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { KeyIndex } from './key-index.js';
 import {
@@ -58,21 +59,34 @@ export function emptyLogState(maxKeys?: number): LogState {
 const CHUNK_BYTES = Math.max(1 << 20, MAX_RECORD_BYTES);
 const EMPTY = Buffer.alloc(0);
 
+/** How `replayLog` reads. */
+export interface ReplayReads {
+  /** The file's size from a stat the caller just made; by default replay stats the file itself. */
+  readonly fileBytes?: number;
+  /**
+   * Read with blocking calls instead of the thread pool: for a short tail on a successor after Begin,
+   * where nobody accepts until it listens and each thread-pool round trip costs ~1 ms under load.
+   */
+  readonly blocking?: boolean;
+}
+
 /**
  * Replays `fh` from `state.goodBytes` (the start, for a new state) up to the file's current size (or
- * `knownFileBytes`, from a stat the caller just made), into `state`. It only reads. Throws `Corrupt` for what no crash can explain (a foreign file, a broken
- * sequence, a footer that does not match, bad bytes far from the end) and `TooManyKeys`.
+ * `reads.fileBytes`), into `state`. It only reads. Throws `Corrupt` for what no crash can explain (a
+ * foreign file, a broken sequence, a footer that does not match, bad bytes far from the end) and
+ * `TooManyKeys`.
  */
 export async function replayLog(
   fh: FileHandle,
   path: string,
   state: LogState = emptyLogState(),
-  knownFileBytes?: number,
+  reads: ReplayReads = {},
 ): Promise<ReplayReport> {
-  const fileBytes = knownFileBytes ?? (await fh.stat()).size;
+  const fileBytes = reads.fileBytes ?? (await fh.stat()).size;
+  const blocking = reads.blocking ?? false;
   let pos = state.goodBytes;
   if (pos === 0) {
-    const head = await readAt(fh, 0, Math.min(fileBytes, MAGIC.length));
+    const head = await readAt(fh, 0, Math.min(fileBytes, MAGIC.length), blocking);
     if (!MAGIC.subarray(0, head.length).equals(head)) {
       throw new StoreError('Corrupt', `${path} is not a kv log (bad magic)`);
     }
@@ -97,7 +111,7 @@ export async function replayLog(
     if (want === 0) break; // an incomplete record at the end of the file
     const next = Buffer.allocUnsafe(keep + want);
     buf.copy(next, 0, pos - bufAt);
-    const got = await readInto(fh, next, keep, bufAt + buf.length);
+    const got = await readInto(fh, next, keep, bufAt + buf.length, blocking);
     buf = got === want ? next : next.subarray(0, keep + got);
     bufAt = pos;
     const scanned = scan(state, buf, bufAt, path);
@@ -208,17 +222,26 @@ export function tooManyKeys(path: string, maxKeys: number): StoreError {
 }
 
 /** Reads up to `out.length - offset` bytes at `position` into `out`; fewer only at the end of the file. */
-async function readInto(fh: FileHandle, out: Buffer, offset: number, position: number): Promise<number> {
+async function readInto(
+  fh: FileHandle,
+  out: Buffer,
+  offset: number,
+  position: number,
+  blocking: boolean,
+): Promise<number> {
   let done = 0;
   while (offset + done < out.length) {
-    const { bytesRead } = await fh.read(out, offset + done, out.length - offset - done, position + done);
+    const length = out.length - offset - done;
+    const bytesRead = blocking
+      ? readSync(fh.fd, out, offset + done, length, position + done)
+      : (await fh.read(out, offset + done, length, position + done)).bytesRead;
     if (bytesRead === 0) break;
     done += bytesRead;
   }
   return done;
 }
 
-async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+async function readAt(fh: FileHandle, position: number, length: number, blocking: boolean): Promise<Buffer> {
   const out = Buffer.allocUnsafe(length);
-  return out.subarray(0, await readInto(fh, out, 0, position));
+  return out.subarray(0, await readInto(fh, out, 0, position, blocking));
 }
