@@ -235,9 +235,12 @@ async function startUp<Prepared>(
       healthzOk: true,
       advertisedRevisionPerShard: [],
     };
-    // Serving before Ready is safe: this process holds the lock and the old one has sealed. Should the
-    // handoff still roll back, the incumbent's resumeAfterAbort finds these writes in the data dir.
-    await serveWhatWaited();
+    // Serving before Ready is safe for the data: this process holds the lock and the old one has sealed,
+    // and should the handoff still roll back, the incumbent's resumeAfterAbort finds these writes in the
+    // data dir. Not for the connections served: a rollback kills this process and resets them. So a build
+    // that reports itself unhealthy, which the supervisor rolls back unless told otherwise, serves only
+    // after its Ready was accepted; its clients wait in the queue for whichever build serves next.
+    if (readiness.healthzOk) await serveWhatWaited();
     // Before Ready: once the handoff commits, the pidfile names this process.
     await pidfileWritten;
     step.name = 'announce';

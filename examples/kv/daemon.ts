@@ -4,10 +4,11 @@
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
 //                                   [--fail-at-start] [--hang-at-start] [--no-prepare] [--exit-after-ms N]
-//                                   [--healthz-fails]
+//                                   [--healthz-fails] [--misreport-revision]
 //
 // The flags after --no-prepare make broken builds for the demo and the tests: one that dies before it
-// serves, one that never comes up, one that serves and then exits N ms later, one whose /healthz fails.
+// serves, one that never comes up, one that serves and then exits N ms later, one whose /healthz fails,
+// one whose Ready advertises a revision it does not have (verify_revisions rolls it back after it served).
 //
 // Under `handoff run` it serves the supervisor's listener named `http`; started alone it binds --port.
 
@@ -29,6 +30,7 @@ const { values } = parseArgs({
     'no-prepare': { type: 'boolean', default: false },
     'exit-after-ms': { type: 'string' },
     'healthz-fails': { type: 'boolean', default: false },
+    'misreport-revision': { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -112,7 +114,12 @@ await runDaemon({
     }
     return {
       drainable: app.drainable,
-      readiness: () => app.readiness(),
+      readiness: () => {
+        const snapshot = app.readiness();
+        if (!values['misreport-revision']) return snapshot;
+        const [revision = 0n] = snapshot.advertisedRevisionPerShard;
+        return { ...snapshot, advertisedRevisionPerShard: [revision + 1n] };
+      },
       async stop() {
         await app.drainer.drain({ deadline: Date.now() + 5000, signal: AbortSignal.timeout(5000) });
         await store.close();

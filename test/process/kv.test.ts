@@ -15,6 +15,7 @@ import { sendTrigger } from '../../src/cli/trigger.js';
 import type { HandoffReport } from '../../src/supervisor/report.js';
 import { sweepAfter } from '../helpers/proc.js';
 import { REPO_ROOT, spawnChild } from '../helpers/spawn-child.js';
+import { buildScript } from '../helpers/supervised.js';
 import { tempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -74,7 +75,7 @@ async function startKvUnderSupervisor(t: TestContext) {
     },
     { what: 'the kv daemon to serve', timeoutMs: 20_000, diagnostics: () => supervisor.tail() },
   );
-  return { port, trigger, supervisor };
+  return { dir, port, trigger, supervisor };
 }
 
 /** GET /stats from whichever instance answers now. */
@@ -136,4 +137,35 @@ test('the kv daemon keeps every acknowledged write across 20 handoffs under load
   assert.deepEqual(lost, [], `${lost.length} of ${load.acked.size} acknowledged writes lost`);
   assert.ok(load.acked.size > 400, `only ${load.acked.size} writes were acknowledged`);
   t.diagnostic(`puts replayed after Begin, per handoff: ${tailPuts.join(' ')}`);
+});
+
+test('a new kv build rolled back at Ready after it served: the old build keeps every write either acknowledged', async (t) => {
+  const { dir, port, trigger, supervisor } = await startKvUnderSupervisor(t);
+  const load = new DemoLoad(port);
+  load.start({ keepAliveWriters: 3, keepAliveReaders: 1, freshWriters: 2, freshReaders: 0 });
+  t.after(() => load.stop());
+  await waitFor(() => load.acked.size >= 50, { what: 'writes to flow' });
+  const { pid: oldPid } = await stats(port);
+  // It listens and serves what queued during the handoff, then its Ready advertises one revision more
+  // than the old build sealed, and verify_revisions rolls it back: it is killed after it may have written.
+  const misreporting = buildScript(dir, 'kv-misreports', {}, ['--misreport-revision']);
+  for (let i = 0; i < 5; i++) {
+    const before = load.acked.size;
+    const reply = await sendTrigger(trigger, `handoff --stream ${misreporting}`);
+    const report = reply.report as HandoffReport;
+    assert.equal(report.status, 'rolled back', `attempt ${i}: ${reply.result}\n${supervisor.tail()}`);
+    assert.match(report.reason ?? '', /advertised revisions \[\d+\] but the incumbent sealed/);
+    await waitFor(() => load.acked.size >= before + 20, { what: `writes after attempt ${i}` });
+  }
+  assert.equal((await stats(port)).pid, oldPid, 'the old build serves on');
+  await load.stop();
+  // Connections the killed build had accepted are reset (docs/protocol.md §5.3); nothing else may fail.
+  const reasons = new Set([...load.stats.values()].flatMap((s) => Object.keys(s.errors)));
+  for (const reason of reasons)
+    assert.match(reason, /^(ECONNRESET|socket hang up|EPIPE)$/, `a request failed with ${reason}`);
+  assert.equal(load.wrongReads, 0);
+  const lost = await load.verify();
+  assert.deepEqual(lost, [], `${lost.length} of ${load.acked.size} acknowledged writes lost`);
+  const failed = [...load.stats.values()].reduce((n, s) => n + s.failed, 0);
+  t.diagnostic(`${load.acked.size} writes acknowledged, ${failed} requests reset by the killed builds`);
 });
