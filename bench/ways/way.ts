@@ -55,7 +55,7 @@ export const PLAIN_DAEMON = join(DIST, 'bench/plain-daemon.js');
 /** The handoff-able program for `kind`: the kv example daemon (its bundle, as bin/kv runs it), or the hello daemon. */
 export function handoffDaemonArgs(kind: DaemonKind): string[] {
   return kind === 'kv'
-    ? [join(DIST, 'examples/kv/daemon.bundle.js'), '--log-level', 'warn']
+    ? ['--expose-gc', join(DIST, 'examples/kv/daemon.bundle.js'), '--log-level', 'warn']
     : [join(DIST, 'bench/hello-daemon.js')];
 }
 
