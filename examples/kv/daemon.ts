@@ -53,8 +53,11 @@ if (!LOG_LEVELS.includes(level)) {
  * The replay leaves garbage behind, the index's outgrown tables above all (hundreds of MB at 1 GB), and
  * left to V8 a mark-compact fell due just after Begin: traced at 1 GB, 8–15 ms right after listen in 3 of
  * 4 handoffs, delaying the requests that queued through the handoff. Collected before the Hello: in none of
- * 4, and the worst request across the switch went from 153 to 87 ms.
+ * 4, and the worst request across the switch went from 153 to 87 ms. Only after a large replay
+ * (COLLECT_AFTER_BYTES): at 1 MB it added ~70 ms to spawn → Hello and nothing to the gap.
  */
+const COLLECT_AFTER_BYTES = 64 * 1024 * 1024;
+
 function collectReplayGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
@@ -69,7 +72,7 @@ await runDaemon({
     // Read-only, no lock: the old build may be appending right now. What it writes from here until its
     // seal is the tail that start replays.
     const prepared = await PreparedLog.prepare(context.dataDir);
-    collectReplayGarbage();
+    if (prepared.bytes >= COLLECT_AFTER_BYTES) collectReplayGarbage();
     const { bytes, keys, ms, passes } = prepared;
     context.logger.info({ role: context.role, bytes, keys, passes, ms: Math.round(ms) }, 'kv log prepared');
     return prepared;
