@@ -238,8 +238,8 @@ async function startUp<Prepared>(
     // Serving before Ready is safe for the data: this process holds the lock and the old one has sealed,
     // and should the handoff still roll back, the incumbent's resumeAfterAbort finds these writes in the
     // data dir. Not for the connections served: a rollback kills this process and resets them. So a build
-    // that reports itself unhealthy, which the supervisor rolls back unless told otherwise, serves only
-    // after its Ready was accepted; its clients wait in the queue for whichever build serves next.
+    // that reports itself unhealthy, which the supervisor rolls back unless told otherwise, announces at
+    // once, before it serves, and leaves the queued clients to the supervisor's verdict.
     if (readiness.healthzOk) await serveWhatWaited();
     // Before Ready: once the handoff commits, the pidfile names this process.
     await pidfileWritten;
