@@ -15,7 +15,7 @@ import { basename, dirname, join } from 'node:path';
  *
  * `durable: false` skips both fsyncs, for a file that only describes live processes (the pidfile): readers
  * still never see a torn file, and after a power loss, which such a file could survive empty or missing,
- * nothing it named is alive. Two fsyncs fewer matter where the write sits in a handoff's accept gap.
+ * nothing it named is alive. Two fsyncs fewer matter where a handoff waits for the write.
  */
 export async function writeFileAtomic(
   path: string,

@@ -56,11 +56,12 @@ if (!LOG_LEVELS.includes(level)) {
  * 4, and the worst request across the switch went from 153 to 87 ms. Only after a large replay
  * (COLLECT_AFTER_BYTES): at 1 MB it added ~70 ms to spawn → Hello and nothing to the gap.
  */
-const COLLECT_AFTER_BYTES = 64 * 1024 * 1024;
-
 function collectReplayGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
+
+/** The replay size from which prepare ends with collectReplayGarbage. */
+const COLLECT_AFTER_BYTES = 64 * 1024 * 1024;
 
 await runDaemon({
   dataDir,

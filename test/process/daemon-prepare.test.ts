@@ -157,7 +157,7 @@ test('a cold start prepares with the lock held, and a good prepare reaches start
   const nPid = outcome.child.pid!;
   assert.deepEqual(f.markerPids('start-got-prepared'), [o.pid, nPid]);
   assert.deepEqual(f.markerPids('prepare-lock-held'), [o.pid], "the successor's prepare had no lock");
-  // The successor writes its pidfile after it serves, but before Ready: a commit means it names the successor.
+  // The successor writes its pidfile beside start and awaits it before Ready: a commit means it names it.
   assert.equal(readFileSync(join(f.dataDir, PIDFILE_NAME), 'utf8'), `${nPid}\n`);
   // The successor prepared before the incumbent was asked to drain.
   const [[, preparedAt] = [0, Number.NaN]] = f.markerLines('prepare-successor');
