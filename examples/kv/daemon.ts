@@ -60,8 +60,15 @@ function collectReplayGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-/** The replay size from which prepare ends with collectReplayGarbage. */
+/** The replay size from which prepare ends with collectReplayGarbage (after a replay on this thread). */
 const COLLECT_AFTER_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The nice value of a successor's replay thread: measured at 1 GB (BENCHMARKS.md, "A replay that yields").
+ * Low enough for the old build to win the cores it needs, not so low that a busy host starves the replay
+ * past the supervisor's start budget.
+ */
+const SUCCESSOR_REPLAY_NICE = 10;
 
 await runDaemon({
   dataDir,
@@ -72,10 +79,17 @@ await runDaemon({
     if (values['no-prepare']) return undefined;
     // Read-only, no lock: the old build may be appending right now. What it writes from here until its
     // seal is the tail that start replays.
-    const prepared = await PreparedLog.prepare(context.dataDir);
-    if (prepared.bytes >= COLLECT_AFTER_BYTES) collectReplayGarbage();
-    const { bytes, keys, ms, passes } = prepared;
-    context.logger.info({ role: context.role, bytes, keys, passes, ms: Math.round(ms) }, 'kv log prepared');
+    // A successor's replay yields the CPU to the old build, which serves on the same cores meanwhile; a
+    // cold start has nobody to yield to.
+    const prepared = await PreparedLog.prepare(context.dataDir, {
+      ...(context.role === 'successor' && { worker: { nice: SUCCESSOR_REPLAY_NICE } }),
+    });
+    if (prepared.nice === undefined && prepared.bytes >= COLLECT_AFTER_BYTES) collectReplayGarbage();
+    const { bytes, keys, ms, passes, nice } = prepared;
+    context.logger.info(
+      { role: context.role, bytes, keys, passes, nice, ms: Math.round(ms) },
+      'kv log prepared',
+    );
     return prepared;
   },
   async start(context, prepared) {
@@ -100,7 +114,14 @@ await runDaemon({
     if (prepared && prepared.bytes > 0 && preparedUnused !== undefined) {
       context.logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
     }
-    const app = createKvApp({ store, buildId, healthzFails: values['healthz-fails'] });
+    const app = createKvApp({
+      store,
+      buildId,
+      healthzFails: values['healthz-fails'],
+      ...(prepared && {
+        prepared: { passes: prepared.passes, ms: Math.round(prepared.ms), nice: prepared.nice },
+      }),
+    });
     const inherited = context.takeListener('http');
     await new Promise<void>((resolve, reject) => {
       app.server.once('error', reject);
