@@ -4,7 +4,7 @@
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
 //                                   [--fail-at-start] [--hang-at-start] [--no-prepare] [--exit-after-ms N]
-//                                   [--healthz-fails] [--misreport-revision]
+//                                   [--healthz-fails] [--misreport-revision] [--replay-worker-from-bytes N]
 //
 // The flags after --no-prepare make broken builds for the demo and the tests: one that dies before it
 // serves, one that never comes up, one that serves and then exits N ms later, one whose /healthz fails,
@@ -31,6 +31,8 @@ const { values } = parseArgs({
     'exit-after-ms': { type: 'string' },
     'healthz-fails': { type: 'boolean', default: false },
     'misreport-revision': { type: 'boolean', default: false },
+    // A successor replays a log this large or larger on a low-priority worker thread (smaller: on the main one).
+    'replay-worker-from-bytes': { type: 'string', default: String(64 * 1024 * 1024) },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -45,6 +47,12 @@ const buildId = values['build-id'];
 const level = values['log-level'] as LogLevel;
 if (!LOG_LEVELS.includes(level)) {
   process.stderr.write(`kv: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}\n`);
+  process.exit(64);
+}
+const replayWorkerFromBytes = Number(values['replay-worker-from-bytes']);
+if (!Number.isSafeInteger(replayWorkerFromBytes) || replayWorkerFromBytes < 0) {
+  const given = values['replay-worker-from-bytes'];
+  process.stderr.write(`kv: --replay-worker-from-bytes must be a whole number of bytes, got ${given}\n`);
   process.exit(64);
 }
 
@@ -82,7 +90,9 @@ await runDaemon({
     // A successor's replay yields the CPU to the old build, which serves on the same cores meanwhile; a
     // cold start has nobody to yield to.
     const prepared = await PreparedLog.prepare(context.dataDir, {
-      ...(context.role === 'successor' && { worker: { nice: SUCCESSOR_REPLAY_NICE } }),
+      ...(context.role === 'successor' && {
+        worker: { nice: SUCCESSOR_REPLAY_NICE, fromBytes: replayWorkerFromBytes },
+      }),
     });
     if (prepared.nice === undefined && prepared.bytes >= COLLECT_AFTER_BYTES) collectReplayGarbage();
     const { bytes, keys, ms, passes, nice } = prepared;

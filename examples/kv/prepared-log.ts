@@ -3,7 +3,7 @@
 // where it stopped, checking first that the prefix it read is still the log's prefix.
 
 import { fstatSync, readSync, type Stats } from 'node:fs';
-import { constants, type FileHandle, open } from 'node:fs/promises';
+import { constants, type FileHandle, open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ioError } from '../../src/errors.js';
 import { KeyIndex } from './key-index.js';
@@ -80,7 +80,7 @@ export class PreparedLog {
   static async prepare(dataDir: string, options: PrepareOptions = {}): Promise<PreparedLog> {
     const startedMs = performance.now();
     const path = join(dataDir, LOG_FILE);
-    if (options.worker) {
+    if (options.worker && (await sizeOf(path)) >= (options.worker.fromBytes ?? 0)) {
       const replayed = await replayOnWorker({ path, maxKeys: options.maxKeys, nice: options.worker.nice });
       if (replayed === undefined)
         return new PreparedLog(path, undefined, undefined, performance.now() - startedMs);
@@ -123,9 +123,11 @@ export interface PrepareOptions {
    * thread), and hand the result over without copying it. A successor prepares while the old build
    * serves on the same cores: a replay at full priority takes a core for seconds per GB and delays the
    * old build's requests (BENCHMARKS.md, "A replay that yields"). Only this thread is lowered: the
-   * process that goes on to serve keeps its priority, which it could not raise again.
+   * process that goes on to serve keeps its priority, which it could not raise again. Only for a log of
+   * `fromBytes` or more (default 0): starting a worker and loading its modules costs ~200 ms of CPU, more
+   * than a small log's whole replay.
    */
-  readonly worker?: { readonly nice: number };
+  readonly worker?: { readonly nice: number; readonly fromBytes?: number };
 }
 
 /**
@@ -208,6 +210,16 @@ export async function replayFrom(
   const state = emptyLogState(options.maxKeys);
   const replayed = await replayLog(fh, path, state);
   return { state, replayed, preparedBytes: 0, ...(preparedUnused !== undefined && { preparedUnused }) };
+}
+
+/** The file's size, 0 when there is none (prepare then finds no log, wherever it runs). */
+async function sizeOf(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw ioError(`cannot stat ${path} to prepare`, error, { path });
+  }
 }
 
 /** A blocking stat: see BLOCKING_TAIL_BYTES. */

@@ -221,6 +221,9 @@ test('prepare on a low-priority worker thread gives the same prefix as on this t
     [here.bytes, here.keys, here.revision, 10],
   );
   assert.equal(here.nice, undefined);
+  // A log under `fromBytes` is replayed on the calling thread: a worker costs more than it would save.
+  const small = await PreparedLog.prepare(dir, { worker: { nice: 10, fromBytes: there.bytes + 1 } });
+  assert.deepEqual([small.nice, small.keys], [undefined, here.keys]);
   assert.ok(there.bytes > 3 * (1 << 20), `a prefix of several chunks (${there.bytes} bytes)`);
   // The successor's open checks the worker's prefix against the incumbent's seal footer: its hash must be
   // the one a replay on this thread computes, or the prefix would be refused.

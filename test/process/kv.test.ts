@@ -40,6 +40,9 @@ async function startKvUnderSupervisor(t: TestContext) {
     control,
     '--log-level',
     'warn',
+    // Its log is 4 MB: replay it on the worker thread anyway, as a successor does a large one.
+    '--replay-worker-from-bytes',
+    '0',
   ];
   writeFileSync(
     config,
