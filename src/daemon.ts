@@ -69,9 +69,7 @@ export interface RunDaemonOptions<Prepared = undefined> {
    * Time: it counts against the supervisor's start budget (`start_timeout_secs`, default 60 s), not the
    * handoff's deadline, and the old build serves meanwhile. A Rust beyond-handoff 0.1.2 supervisor waits
    * only 5 s for the Hello: under it, a prepare must stay well within that (or do nothing). Memory: until
-   * the old build exits, the host holds its state and the prepared one. CPU: the old build is serving on
-   * the same cores; run heavy work on a worker thread that lowers its own priority (a nice value is
-   * per-thread on Linux, and this process could not raise its own again once it serves).
+   * the old build exits, the host holds its state and the prepared one.
    *
    * Failure: if it throws, the process exits 1 before its Hello, and the supervisor rolls back a handoff the
    * old build never noticed (it never drained); if it hangs, the same after the start budget.

@@ -28,8 +28,6 @@ export interface KvAppOptions {
   readonly http?: HttpDrainOptions;
   /** /healthz answers 503 whatever the store's state (a build that a health probe rejects). */
   readonly healthzFails?: boolean;
-  /** How this build prepared, for /stats: the replay's passes and ms, and its thread's nice value. */
-  readonly prepared?: { readonly passes: number; readonly ms: number; readonly nice: number | undefined };
 }
 
 export interface KvApp {
@@ -64,7 +62,6 @@ export function createKvApp(options: KvAppOptions): KvApp {
         buildId,
         ...store.stats,
         opened: store.opened,
-        ...(options.prepared && { prepared: options.prepared }),
         uptimeMs,
         openConnections: drainer.openConnections,
       };

@@ -4,7 +4,7 @@
 //
 //   node dist/examples/kv/daemon.js --data-dir DIR --control-socket PATH [--port N] [--build-id ID]
 //                                   [--fail-at-start] [--hang-at-start] [--no-prepare] [--exit-after-ms N]
-//                                   [--healthz-fails] [--misreport-revision] [--replay-worker-from-bytes N]
+//                                   [--healthz-fails] [--misreport-revision]
 //
 // The flags after --no-prepare make broken builds for the demo and the tests: one that dies before it
 // serves, one that never comes up, one that serves and then exits N ms later, one whose /healthz fails,
@@ -31,8 +31,6 @@ const { values } = parseArgs({
     'exit-after-ms': { type: 'string' },
     'healthz-fails': { type: 'boolean', default: false },
     'misreport-revision': { type: 'boolean', default: false },
-    // A successor replays a log this large or larger on a low-priority worker thread (smaller: on the main one).
-    'replay-worker-from-bytes': { type: 'string', default: String(64 * 1024 * 1024) },
     'log-level': { type: 'string', default: 'info' },
   },
 });
@@ -49,12 +47,6 @@ if (!LOG_LEVELS.includes(level)) {
   process.stderr.write(`kv: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${level}\n`);
   process.exit(64);
 }
-const replayWorkerFromBytes = Number(values['replay-worker-from-bytes']);
-if (!Number.isSafeInteger(replayWorkerFromBytes) || replayWorkerFromBytes < 0) {
-  const given = values['replay-worker-from-bytes'];
-  process.stderr.write(`kv: --replay-worker-from-bytes must be a whole number of bytes, got ${given}\n`);
-  process.exit(64);
-}
 
 /**
  * A full collection, when node runs with --expose-gc (bin/kv and the benchmark pass it; without it, none).
@@ -68,15 +60,8 @@ function collectReplayGarbage(): void {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-/** The replay size from which prepare ends with collectReplayGarbage (after a replay on this thread). */
+/** The replay size from which prepare ends with collectReplayGarbage. */
 const COLLECT_AFTER_BYTES = 64 * 1024 * 1024;
-
-/**
- * The nice value of a successor's replay thread: measured at 1 GB (BENCHMARKS.md, "A replay that yields").
- * Low enough for the old build to win the cores it needs, not so low that a busy host starves the replay
- * past the supervisor's start budget.
- */
-const SUCCESSOR_REPLAY_NICE = 10;
 
 await runDaemon({
   dataDir,
@@ -87,19 +72,10 @@ await runDaemon({
     if (values['no-prepare']) return undefined;
     // Read-only, no lock: the old build may be appending right now. What it writes from here until its
     // seal is the tail that start replays.
-    // A successor's replay yields the CPU to the old build, which serves on the same cores meanwhile; a
-    // cold start has nobody to yield to.
-    const prepared = await PreparedLog.prepare(context.dataDir, {
-      ...(context.role === 'successor' && {
-        worker: { nice: SUCCESSOR_REPLAY_NICE, fromBytes: replayWorkerFromBytes },
-      }),
-    });
-    if (prepared.nice === undefined && prepared.bytes >= COLLECT_AFTER_BYTES) collectReplayGarbage();
-    const { bytes, keys, ms, passes, nice } = prepared;
-    context.logger.info(
-      { role: context.role, bytes, keys, passes, nice, ms: Math.round(ms) },
-      'kv log prepared',
-    );
+    const prepared = await PreparedLog.prepare(context.dataDir);
+    if (prepared.bytes >= COLLECT_AFTER_BYTES) collectReplayGarbage();
+    const { bytes, keys, ms, passes } = prepared;
+    context.logger.info({ role: context.role, bytes, keys, passes, ms: Math.round(ms) }, 'kv log prepared');
     return prepared;
   },
   async start(context, prepared) {
@@ -124,14 +100,7 @@ await runDaemon({
     if (prepared && prepared.bytes > 0 && preparedUnused !== undefined) {
       context.logger.warn({ reason: preparedUnused }, 'the prepared log was not usable; replayed all of it');
     }
-    const app = createKvApp({
-      store,
-      buildId,
-      healthzFails: values['healthz-fails'],
-      ...(prepared && {
-        prepared: { passes: prepared.passes, ms: Math.round(prepared.ms), nice: prepared.nice },
-      }),
-    });
+    const app = createKvApp({ store, buildId, healthzFails: values['healthz-fails'] });
     const inherited = context.takeListener('http');
     await new Promise<void>((resolve, reject) => {
       app.server.once('error', reject);

@@ -13,15 +13,6 @@ const INITIAL_CAPACITY = 1 << 10;
 const MAX_CAPACITY = 2 ** 30;
 export const MAX_KEYS = MAX_CAPACITY / 2;
 
-/** A KeyIndex as plain data (see `parts`). */
-export interface KeyIndexParts {
-  readonly maxKeys: number;
-  readonly hashes: Uint32Array<ArrayBuffer>;
-  readonly refs: Float64Array<ArrayBuffer>;
-  readonly size: number;
-  readonly chunks: readonly Uint8Array[];
-}
-
 /**
  * Maps keys to put records held in chunks of log bytes. The table never holds a JS object per key: a slot
  * is a 32-bit hash (0 = empty) and a Float64 record reference, so the garbage collector never walks it.
@@ -41,42 +32,6 @@ export class KeyIndex {
 
   get size(): number {
     return this.#size;
-  }
-
-  /** An index as plain data for postMessage (its arrays and chunks can be transferred, not copied). */
-  parts(): KeyIndexParts {
-    return {
-      maxKeys: this.maxKeys,
-      hashes: this.#hashes,
-      refs: this.#refs,
-      size: this.#size,
-      chunks: this.#chunks,
-    };
-  }
-
-  /** The index `parts()` described, taking over its arrays and chunks. */
-  static fromParts(parts: KeyIndexParts): KeyIndex {
-    const { hashes, refs, size, chunks } = parts;
-    const capacity = hashes.length;
-    if (capacity < INITIAL_CAPACITY || (capacity & (capacity - 1)) !== 0 || refs.length !== capacity) {
-      throw new RangeError(`an index table of ${capacity} slots and ${refs.length} refs`);
-    }
-    const index = new KeyIndex(parts.maxKeys);
-    index.#hashes = hashes;
-    index.#refs = refs;
-    index.#mask = capacity - 1;
-    index.#size = size;
-    // What crossed a thread arrives as plain Uint8Arrays: the index reads them with Buffer's methods.
-    for (const chunk of chunks)
-      index.#chunks.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    return index;
-  }
-
-  /** The bytes addChunk kept under `id`. */
-  chunk(id: number): Buffer {
-    const chunk = this.#chunks[id];
-    if (chunk === undefined) throw new RangeError(`no chunk ${id}`);
-    return chunk;
   }
 
   /** Keeps `bytes` (whole put records somewhere in it) for the index to point into; returns its id. */

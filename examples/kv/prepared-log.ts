@@ -3,13 +3,10 @@
 // where it stopped, checking first that the prefix it read is still the log's prefix.
 
 import { fstatSync, readSync, type Stats } from 'node:fs';
-import { constants, type FileHandle, open, stat } from 'node:fs/promises';
+import { constants, type FileHandle, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ioError } from '../../src/errors.js';
-import { KeyIndex } from './key-index.js';
 import { decodeRecord, SEAL_RECORD_BYTES } from './log-format.js';
-import { DeferredHash } from './log-hash.js';
-import { replayOnWorker } from './prepare-thread.js';
 import { emptyLogState, type LogState, type ReplayReport, replayLog } from './replay.js';
 import { StoreError } from './store-error.js';
 
@@ -47,8 +44,6 @@ export class PreparedLog {
   readonly ms: number;
   /** Replays prepare made: the first, and the catch-up passes after it. */
   readonly passes: number;
-  /** The nice value of the worker thread that replayed; undefined when it ran on the calling thread. */
-  readonly nice: number | undefined;
   readonly #identity: string | undefined;
   #state: LogState | undefined;
 
@@ -58,7 +53,6 @@ export class PreparedLog {
     identity: string | undefined,
     ms: number,
     passes = 0,
-    nice?: number,
   ) {
     this.path = path;
     this.#state = state;
@@ -68,35 +62,40 @@ export class PreparedLog {
     this.revision = state?.revision ?? 0;
     this.ms = ms;
     this.passes = passes;
-    this.nice = nice;
   }
 
   /**
    * Replays `<dataDir>/kv.log` read-only: opens it O_RDONLY, creates and truncates nothing, and stops
    * quietly at the first bytes that are no whole record (the incumbent may be appending right there).
    * A missing log is an empty prefix. Throws `Corrupt` for damage inside the prefix, `TooManyKeys`, `Io`.
-   * With `worker`, the replay runs on a worker thread (see PrepareOptions).
    */
-  static async prepare(dataDir: string, options: PrepareOptions = {}): Promise<PreparedLog> {
+  static async prepare(dataDir: string, options: { readonly maxKeys?: number } = {}): Promise<PreparedLog> {
     const startedMs = performance.now();
     const path = join(dataDir, LOG_FILE);
-    if (options.worker && (await sizeOf(path)) >= (options.worker.fromBytes ?? 0)) {
-      const replayed = await replayOnWorker({ path, maxKeys: options.maxKeys, nice: options.worker.nice });
-      if (replayed === undefined)
+    let fh: FileHandle;
+    try {
+      fh = await open(path, constants.O_RDONLY);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         return new PreparedLog(path, undefined, undefined, performance.now() - startedMs);
-      const index = KeyIndex.fromParts(replayed.index);
-      // The footers the worker could only note are checked here, as the hash is computed: ~1 s per GB.
-      const hash = new DeferredHash(replayed.hash).resolve((id) => index.chunk(id), path);
-      const { revision, goodBytes, identity, passes, nice } = replayed;
-      const sealedFingerprint = replayed.sealedFingerprint && Buffer.from(replayed.sealedFingerprint);
-      const state: LogState = { index, revision, goodBytes, hash, sealedFingerprint };
-      return new PreparedLog(path, state, identity, performance.now() - startedMs, passes, nice);
+      }
+      throw ioError(`cannot open ${path} to prepare`, error, { path });
     }
-    const state = emptyLogState(options.maxKeys);
-    const replayed = await replayPrefix(path, state);
-    const ms = performance.now() - startedMs;
-    if (replayed === undefined) return new PreparedLog(path, undefined, undefined, ms);
-    return new PreparedLog(path, state, replayed.identity, ms, replayed.passes);
+    try {
+      const identity = fileIdentity(await fh.stat());
+      const state = emptyLogState(options.maxKeys);
+      await replayLog(fh, path, state);
+      let passes = 1;
+      while (passes <= MAX_CATCH_UP_PASSES) {
+        const before = state.goodBytes;
+        await replayLog(fh, path, state);
+        passes++;
+        if (state.goodBytes - before < CAUGHT_UP_BYTES) break;
+      }
+      return new PreparedLog(path, state, identity, performance.now() - startedMs, passes);
+    } finally {
+      await fh.close().catch(() => {});
+    }
   }
 
   /**
@@ -111,54 +110,6 @@ export class PreparedLog {
     if (fileIdentity(stat) !== this.#identity) return 'the log is another file than the one prepared';
     if (stat.size < state.goodBytes) return `the log shrank below the prepared ${state.goodBytes} bytes`;
     return state;
-  }
-}
-
-/** How `PreparedLog.prepare` runs. */
-export interface PrepareOptions {
-  /** The index's limit (KeyIndex; lower only in tests). */
-  readonly maxKeys?: number;
-  /**
-   * Replay on a worker thread that lowers its own CPU priority to `nice` (Linux keeps a nice value per
-   * thread), and hand the result over without copying it. A successor prepares while the old build
-   * serves on the same cores: a replay at full priority takes a core for seconds per GB and delays the
-   * old build's requests (BENCHMARKS.md, "A replay that yields"). Only this thread is lowered: the
-   * process that goes on to serve keeps its priority, which it could not raise again. Only for a log of
-   * `fromBytes` or more (default 0): starting a worker and loading its modules costs ~200 ms of CPU, more
-   * than a small log's whole replay.
-   */
-  readonly worker?: { readonly nice: number; readonly fromBytes?: number };
-}
-
-/**
- * Opens `path` read-only and replays it into `state`, then again while a pass finds more than
- * CAUGHT_UP_BYTES appended meanwhile. Undefined when there is no log. `blocking`: see ReplayReads.
- */
-export async function replayPrefix(
-  path: string,
-  state: LogState,
-  blocking = false,
-): Promise<{ identity: string; passes: number } | undefined> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, constants.O_RDONLY);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw ioError(`cannot open ${path} to prepare`, error, { path });
-  }
-  try {
-    const identity = fileIdentity(await fh.stat());
-    await replayLog(fh, path, state, { blocking });
-    let passes = 1;
-    while (passes <= MAX_CATCH_UP_PASSES) {
-      const before = state.goodBytes;
-      await replayLog(fh, path, state, { blocking });
-      passes++;
-      if (state.goodBytes - before < CAUGHT_UP_BYTES) break;
-    }
-    return { identity, passes };
-  } finally {
-    await fh.close().catch(() => {});
   }
 }
 
@@ -210,16 +161,6 @@ export async function replayFrom(
   const state = emptyLogState(options.maxKeys);
   const replayed = await replayLog(fh, path, state);
   return { state, replayed, preparedBytes: 0, ...(preparedUnused !== undefined && { preparedUnused }) };
-}
-
-/** The file's size, 0 when there is none (prepare then finds no log, wherever it runs). */
-async function sizeOf(path: string): Promise<number> {
-  try {
-    return (await stat(path)).size;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw ioError(`cannot stat ${path} to prepare`, error, { path });
-  }
 }
 
 /** A blocking stat: see BLOCKING_TAIL_BYTES. */

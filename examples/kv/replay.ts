@@ -2,6 +2,7 @@
 // every seal footer's fingerprint, and finds where good records end. A replay can go on from where an
 // earlier one stopped (prepare → open); the store decides what to do with a torn tail.
 
+import { createHash, type Hash } from 'node:crypto';
 import { readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { KeyIndex } from './key-index.js';
@@ -16,7 +17,6 @@ import {
   TYPE_PUT,
   TYPE_SEAL,
 } from './log-format.js';
-import { type LogHash, RunningHash } from './log-hash.js';
 import { StoreError } from './store-error.js';
 
 /** What replaying a log prefix built; `replayLog` extends it in place. */
@@ -27,8 +27,8 @@ export interface LogState {
   revision: number;
   /** The offset after the last good record (0 when not even the magic is whole). */
   goodBytes: number;
-  /** SHA-256 over bytes [0, goodBytes): a RunningHash, ready to be continued, or a DeferredHash. */
-  readonly hash: LogHash;
+  /** SHA-256 over bytes [0, goodBytes), ready to be continued. */
+  readonly hash: Hash;
   /** The fingerprint in the last seal footer, if the last good record is one. */
   sealedFingerprint: Buffer | undefined;
 }
@@ -45,12 +45,12 @@ export interface ReplayReport {
 }
 
 /** `maxKeys`: the index's limit (KeyIndex; lower only in tests). */
-export function emptyLogState(maxKeys?: number, hash: LogHash = new RunningHash()): LogState {
+export function emptyLogState(maxKeys?: number): LogState {
   return {
     index: new KeyIndex(maxKeys),
     revision: 0,
     goodBytes: 0,
-    hash,
+    hash: createHash('sha256'),
     sealedFingerprint: undefined,
   };
 }
@@ -94,7 +94,7 @@ export async function replayLog(
       const tailReason = head.length === 0 ? undefined : 'partial magic';
       return { fileBytes, records: 0, seals: 0, tailReason };
     }
-    state.hash.feedMagic();
+    state.hash.update(MAGIC);
     pos = MAGIC.length;
     state.goodBytes = pos;
   }
@@ -189,10 +189,10 @@ function scan(state: LogState, buf: Buffer, bufAt: number, path: string): Scanne
       revision = recordRevision;
       sealed = undefined;
     } else if (type === TYPE_SEAL && bodyLen === SEAL_BODY_BYTES) {
-      hash.feed(chunk, buf, hashedTo, p);
+      hash.update(buf.subarray(hashedTo, p));
       hashedTo = p;
       const fingerprint = buf.subarray(p + 17, p + size);
-      if (recordRevision !== revision || !hash.matches(fingerprint, bufAt + p)) {
+      if (recordRevision !== revision || !hash.copy().digest().equals(fingerprint)) {
         throw new StoreError(
           'Corrupt',
           `${path} at offset ${bufAt + p}: seal footer does not match the log before it`,
@@ -207,7 +207,7 @@ function scan(state: LogState, buf: Buffer, bufAt: number, path: string): Scanne
     records += 1;
     p += size;
   }
-  hash.feed(chunk, buf, hashedTo, p);
+  hash.update(buf.subarray(hashedTo, p));
   state.revision = revision;
   state.sealedFingerprint = sealed;
   state.goodBytes = bufAt + p;

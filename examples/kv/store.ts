@@ -2,6 +2,7 @@
 // resolves with its revision only after the batch holding it is written and fdatasync'ed — plus the
 // drain/seal/reopen steps a Drainable needs (docs/protocol.md §7). The data-dir lock is the library's, not the store's.
 
+import { createHash, type Hash } from 'node:crypto';
 import { constants, type FileHandle, mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SealReport } from '../../src/drainable.js';
@@ -15,7 +16,6 @@ import {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
 } from './log-format.js';
-import { RunningHash } from './log-hash.js';
 import { LOG_FILE, type PreparedLog, replayFrom } from './prepared-log.js';
 import { tooManyKeys } from './replay.js';
 import { StoreError } from './store-error.js';
@@ -99,7 +99,7 @@ export class Store {
   #assigned = 0;
   #size = 0;
   /** SHA-256 of the log's bytes [0, #size). */
-  #hash = new RunningHash();
+  #hash: Hash = createHash('sha256');
   /** Set while the log's last record is a seal footer: its fingerprint. */
   #sealedFingerprint: Buffer | undefined;
   #queue: PendingPut[] = [];
@@ -241,7 +241,7 @@ export class Store {
       await this.drainWrites();
       const fh = this.#fh!;
       if (this.#sealedFingerprint === undefined) {
-        const fingerprint = this.#hash.digest();
+        const fingerprint = this.#hash.copy().digest();
         await this.#append(fh, encodeSeal(this.#revision, fingerprint));
         this.#sealedFingerprint = fingerprint;
       }
@@ -311,9 +311,6 @@ export class Store {
     this.#revision = state.revision;
     this.#assigned = state.revision;
     this.#size = state.goodBytes;
-    // PreparedLog resolves a worker's deferred hash before it hands its state over; replay runs a live one.
-    if (!(state.hash instanceof RunningHash))
-      throw new Error('internal: a replayed state without a running hash');
     this.#hash = state.hash;
     this.#sealedFingerprint = state.sealedFingerprint;
     if (this.#size === 0) {

@@ -67,26 +67,3 @@ test('at maxKeys a new key is refused and changes nothing, while an existing key
   );
   assert.deepEqual([index.size, index.get('c'), index.get('a')?.toString()], [2, undefined, '4']);
 });
-
-test('an index rebuilt from its parts (as they cross a thread) answers as the original, and refuses a bad table', () => {
-  const index = new KeyIndex(5000);
-  const puts = Array.from({ length: 3000 }, (_, i) => [`key-${i % 2500}`, Buffer.from(`v${i}`)] as const);
-  addPuts(index, puts.slice(0, 1500));
-  addPuts(index, puts.slice(1500));
-  const parts = index.parts();
-  // As structured clone delivers them: plain Uint8Arrays, not Buffers.
-  const copy = KeyIndex.fromParts({ ...parts, chunks: parts.chunks.map((chunk) => Uint8Array.from(chunk)) });
-  assert.deepEqual([copy.size, copy.maxKeys], [2500, 5000]);
-  for (const key of ['key-0', 'key-499', 'key-500', 'key-2499']) {
-    assert.deepEqual(copy.get(key), index.get(key), key);
-  }
-  assert.equal(copy.get('key-2500'), undefined);
-  assert.throws(
-    () => KeyIndex.fromParts({ ...parts, refs: new Float64Array(parts.refs.length / 2) }),
-    RangeError,
-  );
-  assert.throws(
-    () => KeyIndex.fromParts({ ...parts, hashes: new Uint32Array(1000), refs: new Float64Array(1000) }),
-    RangeError,
-  );
-});

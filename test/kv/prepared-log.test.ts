@@ -4,7 +4,6 @@
 
 import assert from 'node:assert/strict';
 import { appendFileSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { type TestContext, test } from 'node:test';
 import { encodePut, MAGIC } from '../../examples/kv/log-format.js';
@@ -199,67 +198,4 @@ test('prepare while the incumbent appends: the passes read a moving log, and ope
   for (const [key, value] of acked) assert.equal(text(successor.get(key)), value, key);
   assert.equal(text(successor.get('p4999')), 'prefix-199999');
   assert.equal(successor.revision, incumbent.revision);
-});
-
-test('prepare on a low-priority worker thread gives the same prefix as on this thread, and the same errors', async (t) => {
-  const dir = tempDir(t);
-  const store = await openStore(t, dir);
-  // Seal footers inside the prefix (each handoff leaves one) and values spread over several chunks.
-  for (let round = 0; round < 3; round += 1) {
-    for (let i = 0; i < 3000; i += 1)
-      await store.put(`k${i % 700}`, Buffer.alloc(400 + (i % 7), `${round}${i}`));
-    await store.seal();
-    await store.reopen();
-  }
-  await store.put('last', Buffer.from('unsealed'));
-  const here = await PreparedLog.prepare(dir);
-  const priority = getPriority();
-  const there = await PreparedLog.prepare(dir, { worker: { nice: 10 } });
-  assert.equal(getPriority(), priority, 'the calling thread keeps its priority');
-  assert.deepEqual(
-    [there.bytes, there.keys, there.revision, there.nice],
-    [here.bytes, here.keys, here.revision, 10],
-  );
-  assert.equal(here.nice, undefined);
-  // A log under `fromBytes` is replayed on the calling thread: a worker costs more than it would save.
-  const small = await PreparedLog.prepare(dir, { worker: { nice: 10, fromBytes: there.bytes + 1 } });
-  assert.deepEqual([small.nice, small.keys], [undefined, here.keys]);
-  assert.ok(there.bytes > 3 * (1 << 20), `a prefix of several chunks (${there.bytes} bytes)`);
-  // The successor's open checks the worker's prefix against the incumbent's seal footer: its hash must be
-  // the one a replay on this thread computes, or the prefix would be refused.
-  await store.put('tail', Buffer.from('after prepare'));
-  await store.seal();
-  const successor = await openStore(t, dir, { prepared: there });
-  assert.equal(successor.opened.preparedUnused, undefined);
-  assert.equal(successor.opened.preparedBytes, there.bytes);
-  // k699's last put: round 2, i = 2799.
-  assert.equal(text(successor.get('k699')), Buffer.alloc(400 + (2799 % 7), '22799').toString('utf8'));
-  assert.deepEqual([text(successor.get('last')), text(successor.get('tail'))], ['unsealed', 'after prepare']);
-  await successor.close();
-
-  await assert.rejects(PreparedLog.prepare(dir, { maxKeys: 2, worker: { nice: 10 } }), {
-    name: 'StoreError',
-    code: 'TooManyKeys',
-  });
-  const missing = await PreparedLog.prepare(join(dir, 'nothing-here'), { worker: { nice: 10 } });
-  assert.deepEqual([missing.bytes, missing.keys], [0, 0]);
-});
-
-test('a seal footer the worker could only note is checked when its hash is computed: Corrupt', async (t) => {
-  const dir = tempDir(t);
-  const store = await openStore(t, dir);
-  await store.put('a', Buffer.from('1'));
-  await store.seal();
-  const path = join(dir, LOG_FILE);
-  // One byte of the put's value changed, and its checksum with it: the record is whole, the footer lies.
-  const bytes = readFileSync(path);
-  const put = encodePut(1, Buffer.from('a'), Buffer.from('2'));
-  put.copy(bytes, MAGIC.length);
-  writeFileSync(path, bytes);
-  await assert.rejects(PreparedLog.prepare(dir), { code: 'Corrupt', message: /seal footer does not match/ });
-  await assert.rejects(PreparedLog.prepare(dir, { worker: { nice: 10 } }), {
-    name: 'StoreError',
-    code: 'Corrupt',
-    message: `${path} at offset ${MAGIC.length + put.length}: seal footer does not match the log before it`,
-  });
 });
