@@ -142,7 +142,8 @@ export async function replayFrom(
     } else {
       const preparedBytes = taken.goodBytes;
       try {
-        // Only what the writer appended since prepare's last pass: a few KiB, read without the thread pool.
+        // Only what the writer appended since prepare's last pass, usually a few KiB: read without the
+        // thread pool up to BLOCKING_TAIL_BYTES.
         const replayed = await replayLog(fh, path, taken, {
           fileBytes: stat.size,
           blocking: stat.size - taken.goodBytes <= BLOCKING_TAIL_BYTES,
